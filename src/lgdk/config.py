@@ -1,0 +1,217 @@
+"""Configuration: frozen dataclasses, YAML presets, and (de)serialisation.
+
+A `Config` is saved inside every checkpoint (as JSON in the safetensors metadata), so a
+checkpoint alone rebuilds the exact model it was trained as.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is invalid; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network. Backbone channel counts are read from timm's feature_info, never set here."""
+
+    backbone: str = "tf_efficientnet_lite0"
+    pretrained: bool = True  # use the offline ImageNet weights where the project knows them
+    weights_file: str | None = None  # a local backbone weights file (overrides `pretrained`)
+    memory_encoder: str = "light"  # "full": a second backbone on frame+mask (the paper); "light"
+    key_dim: int = 64  # channels of the memory-read keys
+    value_dim: int = 256  # channels of the memory values (per object)
+    decoder_dim: int = 128  # channels of the stride-16 decoder stage (halved at each upsampling)
+    affinity: str = "l2"  # "l2": negative squared L2 (STCN); "dot": dot product (STM)
+    top_k: int = 0  # keep the k best memory positions per query position; 0 keeps all
+    local_kernel: bool = True  # kernel from the previous frame's object feature
+    global_kernel: bool = True  # kernel from the mean object feature over all past frames
+    aspp: bool = True  # ASPP before the decoder
+    kernel_size: int = 3  # spatial size of the dynamic convolution
+    kernel_hidden: int = 256  # width of the FC layers that generate the kernel
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training clips come from. Sources are weighted by `*_weight` when mixed."""
+
+    procedural_weight: float = 1.0  # synthetic clips (no data set needed)
+    static_roots: tuple[str, ...] = ()  # image+mask folders or DAVIS layouts used as stills
+    static_weight: float = 0.0
+    video_roots: tuple[str, ...] = ()  # DAVIS / YouTube-VOS layouts used as videos
+    video_weight: float = 0.0
+    youtube_roots: tuple[str, ...] = ()  # YouTube-VOS train layouts (mixed 1:10 with DAVIS)
+    youtube_weight: float = 0.0
+    bl30k_roots: tuple[str, ...] = ()
+    bl30k_weight: float = 0.0
+    crop: int = 384  # square crop side
+    crop_scale: tuple[float, ...] = (0.36, 1.0)  # crop area as a fraction of the frame's
+    num_frames: int = 3
+    max_objects: int = 2
+    max_gap_schedule: tuple[int, ...] = (10, 15, 20, 25, 5)  # STCN's curriculum
+    max_gap_milestones: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.8)  # fractions of training
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    stage: int = 0
+    iterations: int = 1000
+    batch_size: int = 8
+    lr: float = 1e-4
+    backbone_lr_scale: float = 1.0  # the backbone's learning rate is lr times this
+    weight_decay: float = 1e-7
+    warmup: int = 100
+    schedule: str = "cosine"  # "cosine" or "step"
+    lr_steps: tuple[float, ...] = (0.8,)  # fractions of training, for the step schedule
+    grad_clip: float = 3.0
+    bootstrap_start: int = 2000  # all pixels before; then the hardest fraction shrinks ...
+    bootstrap_end: int = 7000  # ... linearly to `bootstrap_top` at this iteration
+    bootstrap_top: float = 0.15
+    dice_weight: float = 0.0
+    amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
+    freeze_bn: bool = True
+    checkpoint_every: int = 250
+    log_every: int = 10
+    init_from: str | None = None  # checkpoint to start from (the previous stage)
+    val_root: str | None = None  # DAVIS-layout folder to validate on
+    val_every: int = 0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config section '{where}' must be a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    text = str(tp)
+    if text.startswith("tuple"):
+        if isinstance(value, (str, int, float)):
+            value = [value]
+        inner = float if "float" in text else int if "int" in text else str
+        return tuple(inner(v) for v in value)
+    if value is None:
+        return None
+    if "bool" in text and not isinstance(value, bool):
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"'{where}' must be true or false, got {value!r}")
+    for name, caster in (("int", int), ("float", float), ("str", str)):
+        if text.startswith(name):
+            try:
+                return caster(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"'{where}' must be {name}, got {value!r}") from None
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"valid keys: {', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def config_to_json(cfg: Config) -> str:
+    return json.dumps(to_dict(cfg), sort_keys=True)
+
+
+def config_from_json(text: str) -> Config:
+    return from_dict(Config, json.loads(text))
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("lgdk") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(path_or_preset: str) -> dict[str, Any]:
+    path = Path(path_or_preset)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found; give a YAML file or a preset name")
+        text = path.read_text()
+    else:
+        resource = resources.files("lgdk") / "configs" / f"{path_or_preset}.yaml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"no preset named '{path_or_preset}'; presets: {', '.join(preset_names())}"
+            )
+        text = resource.read_text()
+    data = yaml.safe_load(text) or {}
+    base = data.pop("base", None)
+    if base:
+        merged = _read_yaml(base)
+        _deep_update(merged, data)
+        return merged
+    return data
+
+
+def _deep_update(target: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` strings (values parsed as YAML scalars)."""
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"override '{item}' must look like section.key=value")
+        dotted, raw = item.split("=", 1)
+        section, key = dotted.split(".", 1)
+        data.setdefault(section, {})[key] = yaml.safe_load(raw)
+    return data
+
+
+def load_config(path_or_preset: str | None = None, overrides: list[str] | None = None) -> Config:
+    data = _read_yaml(path_or_preset) if path_or_preset else {}
+    apply_overrides(data, overrides or [])
+    return from_dict(Config, data)
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "config_from_json",
+    "config_to_json",
+    "load_config",
+    "preset_names",
+    "replace",
+]

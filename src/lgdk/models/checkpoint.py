@@ -1,0 +1,95 @@
+"""Checkpoints: one safetensors file holding the weights and the resolved config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from lgdk.config import Config, ConfigError, config_from_json, config_to_json
+
+FORMAT = "lgdk-checkpoint-1"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: Config,
+                    dtype: torch.dtype | None = None, extra: dict | None = None) -> None:
+    """Write atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        state[key] = value
+    metadata = {"format": FORMAT, "config": config_to_json(cfg)}
+    metadata.update({k: json.dumps(v) for k, v in (extra or {}).items()})
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found; check the path")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not an lgdk checkpoint (not a safetensors file: {exc}); give a "
+            "checkpoint written by `lgdk train`"
+        ) from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not an lgdk checkpoint (no lgdk config "
+            "inside); give a checkpoint written by `lgdk train`"
+        )
+    return metadata
+
+
+def read_config(path: str | os.PathLike) -> Config:
+    try:
+        return config_from_json(read_metadata(path)["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its config is not valid for this lgdk ({exc})") from None
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu"):
+    """Rebuild the exact model a checkpoint was saved from. Returns (model, config)."""
+    from lgdk.models.network import build_model
+
+    cfg = read_config(path)
+    # The checkpoint carries all weights: do not load backbone ImageNet weights again.
+    model_cfg = dataclasses.replace(cfg.model, pretrained=False, weights_file=None)
+    model = build_model(model_cfg)
+    load_weights_into(model, path, map_location)
+    return model, cfg
+
+
+def load_weights_into(model: torch.nn.Module, path: str | os.PathLike,
+                      map_location: str = "cpu") -> None:
+    """Load a checkpoint's weights into a model of the same architecture, or refuse."""
+    state = load_file(str(path), device=map_location)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        detail = (missing or unexpected or wrong)[:3]
+        raise CheckpointError(
+            f"{path} was saved from another architecture ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(wrong)} mis-shaped tensors, e.g. {detail}); "
+            "use a model config that matches it"
+        )
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})

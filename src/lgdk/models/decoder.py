@@ -1,0 +1,85 @@
+"""ASPP and the STM-style refinement decoder (16 -> 8 -> 4)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block (STM's), with a 1x1 projection when channels change."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_dim, out_dim, 3, padding=1)
+        self.conv2 = nn.Conv2d(out_dim, out_dim, 3, padding=1)
+        self.project = nn.Conv2d(in_dim, out_dim, 1) if in_dim != out_dim else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.conv1(F.relu(x))
+        r = self.conv2(F.relu(r))
+        return self.project(x) + r
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling (DeepLab): parallel dilated convs + image pooling."""
+
+    def __init__(self, in_dim: int, out_dim: int, rates: tuple[int, ...] = (2, 4, 6)) -> None:
+        super().__init__()
+        branch = out_dim // 2
+        self.branches = nn.ModuleList([nn.Conv2d(in_dim, branch, 1)])
+        for rate in rates:
+            self.branches.append(nn.Conv2d(in_dim, branch, 3, padding=rate, dilation=rate))
+        self.pool = nn.Conv2d(in_dim, branch, 1)
+        self.fuse = nn.Conv2d(branch * (len(rates) + 2), out_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [F.relu(b(x)) for b in self.branches]
+        pooled = F.relu(self.pool(x.mean(dim=(2, 3), keepdim=True)))
+        outs.append(pooled.expand(-1, -1, x.shape[2], x.shape[3]))
+        return self.fuse(torch.cat(outs, dim=1))
+
+
+class Refine(nn.Module):
+    """Upsample the coarser map x2 and fuse the encoder skip of the finer stride."""
+
+    def __init__(self, skip_dim: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.skip = nn.Conv2d(skip_dim, out_dim, 3, padding=1)
+        self.skip_block = ResBlock(out_dim, out_dim)
+        self.coarse = nn.Conv2d(in_dim, out_dim, 1)
+        self.block = ResBlock(out_dim, out_dim)
+
+    def skip_features(self, skip: torch.Tensor) -> torch.Tensor:
+        """Object-independent part, computed once per frame. (B, Cs, H, W) -> (B, D, H, W)."""
+        return self.skip_block(self.skip(skip))
+
+    def forward(self, skip_feat: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """skip_feat: (B*N, D, H, W) from skip_features; coarse: (B*N, Cin, H/2, W/2)."""
+        up = F.interpolate(
+            self.coarse(coarse), size=skip_feat.shape[-2:], mode="bilinear", align_corners=False
+        )
+        return self.block(skip_feat + up)
+
+
+class Decoder(nn.Module):
+    """(readout ++ query feature) at stride 16 -> features at stride 4 (the last block)."""
+
+    def __init__(self, in_dim: int, c8: int, c4: int, dim: int, use_aspp: bool) -> None:
+        super().__init__()
+        self.entry = ASPP(in_dim, dim) if use_aspp else nn.Conv2d(in_dim, dim, 1)
+        self.compress = ResBlock(dim, dim)
+        self.refine8 = Refine(c8, dim, dim // 2)
+        self.refine4 = Refine(c4, dim // 2, dim // 4)
+        self.out_dim = dim // 4
+
+    def forward(
+        self, x16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, n_objects: int
+    ) -> torch.Tensor:
+        """x16: (B*N, Cin, h, w); f8, f4: (B, C, ...) -> (B*N, dim/4, H/4, W/4)."""
+        x = self.compress(self.entry(x16))
+        s8 = self.refine8.skip_features(f8).repeat_interleave(n_objects, dim=0)
+        x = self.refine8(s8, x)
+        s4 = self.refine4.skip_features(f4).repeat_interleave(n_objects, dim=0)
+        return self.refine4(s4, x)

@@ -1,0 +1,96 @@
+"""Query encoder (frame) and memory encoder (frame + object mask)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lgdk.models.backbones import Backbone
+from lgdk.models.decoder import ResBlock
+
+
+class QueryFeatures(NamedTuple):
+    """Everything the model needs from one frame's query encoding."""
+
+    f4: torch.Tensor  # (B, C4, H/4, W/4) skip
+    f8: torch.Tensor  # (B, C8, H/8, W/8) skip
+    f16: torch.Tensor  # (B, C16, h, w) backbone features
+    key: torch.Tensor  # (B, Ck, h, w) memory-read key
+    value: torch.Tensor  # (B, Cv, h, w) the query's own feature, beside the readout
+
+
+class QueryEncoder(nn.Module):
+    def __init__(self, backbone: Backbone, key_dim: int, value_dim: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        c16 = backbone.channels.c16
+        self.key_proj = nn.Conv2d(c16, key_dim, 3, padding=1)
+        self.value_proj = nn.Conv2d(c16, value_dim, 3, padding=1)
+
+    def forward(self, frame: torch.Tensor) -> QueryFeatures:
+        """frame: (B, 3, H, W) RGB in 0..1, H and W multiples of 16."""
+        f4, f8, f16 = self.backbone(frame)
+        return QueryFeatures(f4, f8, f16, self.key_proj(f16), self.value_proj(f16))
+
+
+def other_objects(masks: torch.Tensor) -> torch.Tensor:
+    """For each object, the union (sum, clipped) of all the other objects. (B, N, H, W)."""
+    return (masks.sum(dim=1, keepdim=True) - masks).clamp(0, 1)
+
+
+class FullMemoryEncoder(nn.Module):
+    """The paper's: a backbone of the query encoder's architecture on frame + masks."""
+
+    def __init__(self, backbone: Backbone, value_dim: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.value_proj = ResBlock(backbone.channels.c16, value_dim)
+
+    def forward(
+        self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
+    ) -> torch.Tensor:
+        """frame: (B, 3, H, W); masks: (B, N, H, W) -> values (B, N, Cv, h, w)."""
+        b, n = masks.shape[:2]
+        x = torch.cat(
+            [
+                frame.unsqueeze(1).expand(-1, n, -1, -1, -1),
+                masks.unsqueeze(2),
+                other_objects(masks).unsqueeze(2),
+            ],
+            dim=2,
+        ).flatten(0, 1)  # (B*N, 5, H, W)
+        _, _, f16 = self.backbone(x)
+        value = self.value_proj(f16)
+        return value.view(b, n, *value.shape[1:])
+
+
+class LightMemoryEncoder(nn.Module):
+    """STCN/XMem-style: a small CNN on the masks, fused with the frame's query features."""
+
+    def __init__(self, c16: int, value_dim: int, width: int = 32) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_dim = 2
+        for i in range(4):  # four stride-2 convs: stride 16
+            out_dim = width * (2**i)
+            layers += [nn.Conv2d(in_dim, out_dim, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+            in_dim = out_dim
+        self.mask_net = nn.Sequential(*layers)
+        self.fuse = ResBlock(c16 + in_dim, value_dim)
+        self.out = ResBlock(value_dim, value_dim)
+
+    def forward(
+        self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
+    ) -> torch.Tensor:
+        """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing query.f16."""
+        b, n = masks.shape[:2]
+        x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
+        m16 = self.mask_net(x)
+        f16 = query.f16.repeat_interleave(n, dim=0)
+        if m16.shape[-2:] != f16.shape[-2:]:
+            m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
+        value = self.out(self.fuse(torch.cat([f16, m16], dim=1)))
+        return value.view(b, n, *value.shape[1:])

@@ -1,0 +1,74 @@
+"""Space-time memory read (STM) and mask-pooled object features (paper eq. 1).
+
+Shapes: B batch, N objects, T memory frames, Ck key channels, Cv value channels,
+h, w the stride-16 grid, P = h*w query positions, M = T*h*w memory positions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str) -> torch.Tensor:
+    """Similarity of every memory position to every query position.
+
+    query_key: (B, Ck, P); memory_key: (B, Ck, M) -> (B, M, P), scaled by 1/sqrt(Ck).
+    "dot" is STM's dot product; "l2" is STCN's negative squared Euclidean distance
+    (the |q|^2 term is constant over memory positions and dropped: softmax ignores it).
+    """
+    scale = query_key.shape[1] ** -0.5
+    dot = torch.einsum("bcm,bcp->bmp", memory_key, query_key)  # (B, M, P)
+    if kind == "dot":
+        return dot * scale
+    if kind == "l2":
+        mem_sq = memory_key.pow(2).sum(dim=1).unsqueeze(2)  # (B, M, 1)
+        return (2 * dot - mem_sq) * scale
+    raise ValueError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
+
+
+def softmax_weights(sim: torch.Tensor, top_k: int = 0) -> torch.Tensor:
+    """Softmax over memory positions (dim 1), optionally only over the top k. (B, M, P)."""
+    if top_k and top_k < sim.shape[1]:
+        values, indices = sim.topk(top_k, dim=1)  # (B, k, P)
+        weights = torch.softmax(values, dim=1)
+        return torch.zeros_like(sim).scatter_(1, indices, weights)
+    return torch.softmax(sim, dim=1)
+
+
+def read_memory(
+    query_key: torch.Tensor,
+    memory_key: torch.Tensor,
+    memory_value: torch.Tensor,
+    kind: str = "l2",
+    top_k: int = 0,
+) -> torch.Tensor:
+    """Weighted sum of memory values for every query position.
+
+    query_key: (B, Ck, h, w); memory_key: (B, Ck, T, h, w); memory_value: (B, N, Cv, T, h, w)
+    -> (B, N, Cv, h, w). Keys are shared by all objects; values are per object.
+    """
+    b, ck, h, w = query_key.shape
+    n, cv = memory_value.shape[1:3]
+    sim = affinity(query_key.flatten(2), memory_key.flatten(2), kind)  # (B, M, P)
+    weights = softmax_weights(sim, top_k)
+    values = memory_value.flatten(3).transpose(1, 2).reshape(b, -1, weights.shape[1])
+    # values: (B, N*Cv, M) @ (B, M, P) -> (B, N*Cv, P)
+    out = torch.bmm(values, weights)
+    return out.view(b, n, cv, h, w)
+
+
+def object_features(value: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Eq. 1: the mask-weighted mean of the memory features, per object.
+
+    value: (B, N, Cv, h, w); mask: (B, N, h, w) soft mask in 0..1 -> (B, N, Cv).
+    An empty mask gives a zero vector (no NaN or Inf).
+    """
+    weighted = torch.einsum("bnchw,bnhw->bnc", value, mask)
+    area = mask.sum(dim=(2, 3)).unsqueeze(-1)  # (B, N, 1)
+    return weighted / area.clamp_min(eps) * (area > eps)
+
+
+def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, N, H, W) -> (B, N, h, w) by area averaging (exact fractions of coverage)."""
+    return F.adaptive_avg_pool2d(mask, size) if mask.shape[-2:] != size else mask

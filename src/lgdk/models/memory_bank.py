@@ -1,0 +1,110 @@
+"""What a video has left in memory: memory frames, the previous frame, object features.
+
+The same bank serves training (an unrolled clip, unbounded) and inference (bounded).
+Objects may be added at any frame: object n reads only memory frames from the frame it
+was introduced on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class MemoryEntry:
+    frame_index: int
+    key: torch.Tensor  # (B, Ck, h, w)
+    value: torch.Tensor  # (B, N, Cv, h, w)
+    permanent: bool
+
+
+@dataclass
+class MemoryBank:
+    max_frames: int = 0  # bound on non-permanent memory frames; 0 = unbounded
+    entries: list[MemoryEntry] = field(default_factory=list)
+    previous: MemoryEntry | None = None  # the last frame, as local (temporary) memory
+    object_start: list[int] = field(default_factory=list)  # frame each object appeared on
+    feature_sum: torch.Tensor | None = None  # (B, N, Cv) running sum of eq.-1 features
+    feature_count: torch.Tensor | None = None  # (B, N, 1)
+    local_feature: torch.Tensor | None = None  # (B, N, Cv) eq.-1 feature of frame t-1
+
+    @property
+    def num_objects(self) -> int:
+        return len(self.object_start)
+
+    def add_objects(self, count: int, frame_index: int) -> None:
+        self.object_start.extend([frame_index] * count)
+
+    def update(
+        self,
+        frame_index: int,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        features: torch.Tensor,
+        as_memory: bool,
+        permanent: bool = False,
+    ) -> None:
+        """Record frame `frame_index`: key (B, Ck, h, w), value (B, N, Cv, h, w), features
+        (B, N, Cv). It always becomes the previous frame; `as_memory` also stores it."""
+        entry = MemoryEntry(frame_index, key, value, permanent)
+        self._update_features(features)
+        self.previous = entry
+        if as_memory or permanent:
+            self.entries.append(entry)
+            self._enforce_bound()
+
+    def _update_features(self, features: torch.Tensor) -> None:
+        present = torch.ones_like(features[..., :1])
+        if self.feature_sum is None:
+            self.feature_sum, self.feature_count = features, present
+        else:
+            old = self.feature_sum.shape[1]
+            self.feature_sum = torch.cat(
+                [self.feature_sum + features[:, :old], features[:, old:]], dim=1
+            )
+            self.feature_count = torch.cat(
+                [self.feature_count + present[:, :old], present[:, old:]], dim=1
+            )
+        self.local_feature = features
+
+    def _enforce_bound(self) -> None:
+        if not self.max_frames:
+            return
+        while sum(not e.permanent for e in self.entries) > self.max_frames:
+            oldest = next(i for i, e in enumerate(self.entries) if not e.permanent)
+            del self.entries[oldest]
+
+    @property
+    def global_feature(self) -> torch.Tensor:
+        """Mean eq.-1 feature over all past frames, per object. (B, N, Cv)."""
+        return self.feature_sum / self.feature_count
+
+    def readable(self) -> list[MemoryEntry]:
+        """Memory frames plus the previous frame (when it is not already one of them)."""
+        out = list(self.entries)
+        if self.previous is not None and (not out or out[-1] is not self.previous):
+            out.append(self.previous)
+        return out
+
+    def groups(self) -> list[tuple[int, list[int]]]:
+        """Objects grouped by the frame they appeared on: [(start_frame, [object ids])]."""
+        starts: dict[int, list[int]] = {}
+        for obj, start in enumerate(self.object_start):
+            starts.setdefault(start, []).append(obj)
+        return sorted(starts.items())
+
+    def stacked(self, start_frame: int, objects: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (B, Ck, T, h, w) and values (B, n, Cv, T, h, w) of frames >= start_frame."""
+        chosen = [e for e in self.readable() if e.frame_index >= start_frame]
+        keys = torch.stack([e.key for e in chosen], dim=2)
+        index = torch.tensor(objects, device=keys.device)
+        values = torch.stack([e.value.index_select(1, index) for e in chosen], dim=3)
+        return keys, values
+
+    def nbytes(self) -> int:
+        tensors = [t for e in self.readable() for t in (e.key, e.value)]
+        tensors += [t for t in (self.feature_sum, self.feature_count, self.local_feature) if
+                    t is not None]
+        return sum(t.numel() * t.element_size() for t in tensors)
