@@ -110,19 +110,18 @@ def generate_clip(
 
 
 def _try_clip(rng, height, width, num_frames, count, background) -> Clip:
-    if background is None:
-        background = smooth_texture(rng, height, width)
-    else:
-        background = background.convert("RGB").resize((width, height), Image.BILINEAR)
-    tracks = [_make_track(rng, height, width) for _ in range(count)]
     pan = rng.normal(0, min(height, width) * 0.02, size=2)
+    margin = int(np.ceil(np.abs(pan).max() * num_frames)) + 1
+    big = (width + 2 * margin, height + 2 * margin)
+    if background is None:
+        background = smooth_texture(rng, big[1], big[0])
+    else:
+        background = background.convert("RGB").resize(big, Image.BILINEAR)
+    tracks = [_make_track(rng, height, width) for _ in range(count)]
     frames, labels = [], []
     for t in range(num_frames):
-        offset = (int(pan[0] * t), int(pan[1] * t))
-        frame = Image.new("RGB", (width, height))
-        frame.paste(background.transform(background.size, Image.AFFINE,
-                                         (1, 0, offset[0], 0, 1, offset[1]),
-                                         resample=Image.BILINEAR))
+        left, top = margin + int(pan[0] * t), margin + int(pan[1] * t)
+        frame = background.crop((left, top, left + width, top + height))
         label = Image.new("L", (width, height), 0)
         for obj_id, track in enumerate(tracks, start=1):  # later objects occlude earlier
             texture, shape, corner = _render(track, t)

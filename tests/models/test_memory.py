@@ -1,0 +1,45 @@
+import torch
+
+from lgdk.models.memory import affinity, object_features, read_memory, softmax_weights
+
+
+def test_eq1_object_feature_matches_hand_computation():
+    value = torch.tensor([[[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 10.0], [20.0, 30.0]]]]])
+    mask = torch.tensor([[[[1.0, 0.5], [0.0, 0.0]]]])
+    out = object_features(value, mask)
+    # channel 0: (1*1 + 2*0.5) / 1.5; channel 1: (0*1 + 10*0.5) / 1.5
+    assert torch.allclose(out, torch.tensor([[[2.0 / 1.5, 5.0 / 1.5]]]))
+
+
+def test_eq1_empty_mask_gives_zeros_not_nan():
+    out = object_features(torch.rand(2, 3, 8, 4, 4), torch.zeros(2, 3, 4, 4))
+    assert torch.isfinite(out).all() and (out == 0).all()
+
+
+def test_l2_affinity_ranks_nearest_memory_key_first():
+    q = torch.tensor([[[1.0], [0.0]]])  # (1, 2, P=1)
+    m = torch.tensor([[[1.0, 5.0, -1.0], [0.0, 0.0, 0.0]]])  # (1, 2, M=3)
+    l2 = affinity(q, m, "l2")[0, :, 0]
+    dot = affinity(q, m, "dot")[0, :, 0]
+    assert l2.argmax() == 0  # the identical key is closest
+    assert dot.argmax() == 1  # dot product prefers the long key
+    exact = -((m - q) ** 2).sum(1)[0] / 2**0.5
+    assert torch.allclose(l2 - l2.max(), exact - exact.max())
+
+
+def test_top_k_keeps_only_k_memory_positions():
+    w = softmax_weights(torch.randn(1, 10, 4), top_k=3)
+    assert ((w > 0).sum(dim=1) == 3).all()
+    assert torch.allclose(w.sum(dim=1), torch.ones(1, 4))
+
+
+def test_read_memory_shapes_and_copies_values_of_matching_key():
+    key = torch.zeros(1, 4, 2, 3)
+    key[:, 0] = 10.0
+    mem_key = torch.zeros(1, 4, 2, 2, 3)
+    mem_key[:, 0, 1] = 10.0  # frame 1 matches the query everywhere
+    mem_val = torch.zeros(1, 2, 5, 2, 2, 3)
+    mem_val[:, :, :, 1] = 7.0
+    out = read_memory(key, mem_key, mem_val, "l2")
+    assert out.shape == (1, 2, 5, 2, 3)
+    assert torch.allclose(out, torch.full_like(out, 7.0), atol=1e-3)

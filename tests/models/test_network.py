@@ -1,0 +1,121 @@
+import dataclasses
+
+import pytest
+import torch
+
+from lgdk.config import Config
+from lgdk.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from lgdk.models.network import aggregate, build_model
+from tests.conftest import tiny_config
+
+
+def clip(b=1, t=3, n=2, h=64, w=96):
+    frames = torch.rand(b, t, 3, h, w)
+    masks = torch.zeros(b, n, h, w)
+    masks[:, 0, 8:30, 10:40] = 1
+    if n > 1:
+        masks[:, 1, 35:60, 50:90] = 1
+    return frames, masks
+
+
+def test_clip_forward_shapes_and_probabilities_sum_to_one(tiny_model):
+    frames, masks = clip()
+    out = tiny_model(frames, masks)
+    assert out.shape == (1, 2, 3, 64, 96)  # (B, T-1, 1+N, H, W)
+    assert torch.allclose(out.exp().sum(dim=2), torch.ones(1, 2, 64, 96), atol=1e-5)
+
+
+def test_soft_aggregation_sums_to_one_and_keeps_order():
+    logits = torch.randn(2, 4, 5, 5) * 5
+    probs = aggregate(logits)
+    assert probs.shape == (2, 5, 5, 5)
+    assert torch.allclose(probs.sum(dim=1), torch.ones(2, 5, 5), atol=1e-5)
+    top = logits.argmax(dim=1)
+    strong = logits.max(dim=1).values > 2
+    assert torch.equal((probs[:, 1:].argmax(dim=1))[strong], top[strong])
+
+
+@pytest.mark.parametrize("memory_encoder", ["light", "full"])
+def test_every_parameter_gets_a_gradient_and_no_nan(memory_encoder):
+    model = build_model(tiny_config(memory_encoder=memory_encoder)).train()
+    frames, masks = clip(b=2)
+    out = model(frames, masks)
+    (-out[:, :, 1].mean()).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_empty_mask_gives_no_nan(tiny_model):
+    frames, masks = clip()
+    masks[:, 1] = 0
+    out = tiny_model(frames, masks)
+    assert torch.isfinite(out).all()
+
+
+ABLATIONS = {
+    "static": dict(local_kernel=False, global_kernel=False, aspp=False),
+    "local": dict(local_kernel=True, global_kernel=False, aspp=False),
+    "global": dict(local_kernel=False, global_kernel=True, aspp=False),
+    "both": dict(local_kernel=True, global_kernel=True, aspp=False),
+    "both+aspp": dict(local_kernel=True, global_kernel=True, aspp=True),
+}
+
+
+def _param_names(model, prefix):
+    return {n for n, _ in model.named_parameters() if n.startswith(prefix)}
+
+
+def test_ablation_toggles_change_only_their_module():
+    models = {k: build_model(tiny_config(**v)) for k, v in ABLATIONS.items()}
+    rest = {k: {n for n, _ in m.named_parameters()
+                if not n.startswith(("kernel_head", "decoder.entry"))} for k, m in models.items()}
+    assert all(r == rest["static"] for r in rest.values())
+    assert _param_names(models["static"], "kernel_head") == {"kernel_head.static.weight",
+                                                             "kernel_head.static.bias"}
+    assert models["both"].kernel_head.fc[0].in_features == 64
+    assert models["local"].kernel_head.fc[0].in_features == 32
+    assert _param_names(models["both"], "decoder.entry") == {"decoder.entry.weight",
+                                                             "decoder.entry.bias"}
+    assert any("branches" in n for n in _param_names(models["both+aspp"], "decoder.entry"))
+    for m in models.values():
+        out = m(*clip())
+        assert out.shape == (1, 2, 3, 64, 96) and torch.isfinite(out).all()
+
+
+def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
+    cfg = Config(model=tiny_config(local_kernel=False))
+    model = build_model(cfg.model).eval()
+    save_checkpoint(tmp_path / "m.safetensors", model, cfg)
+    loaded, loaded_cfg = load_checkpoint(tmp_path / "m.safetensors")
+    assert loaded_cfg.model == cfg.model
+    frames, masks = clip()
+    with torch.no_grad():
+        assert torch.equal(model(frames, masks), loaded.eval()(frames, masks))
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    cfg = Config(model=tiny_config())
+    save_checkpoint(tmp_path / "m.safetensors", build_model(cfg.model), cfg)
+    other = build_model(dataclasses.replace(cfg.model, value_dim=48))
+    from lgdk.models.checkpoint import load_weights_into
+
+    with pytest.raises(CheckpointError, match="another architecture"):
+        load_weights_into(other, tmp_path / "m.safetensors")
+
+
+def test_not_a_checkpoint_is_refused(tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not an lgdk checkpoint"):
+        load_checkpoint(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["resnet50", "wide_resnet50_2", "resnest101e",
+                                      "seresnet152d", "swin_base_patch4_window12_384"])
+def test_whole_network_runs_with_each_paper_backbone(backbone):
+    model = build_model(tiny_config(backbone=backbone, memory_encoder="full")).eval()
+    with torch.no_grad():
+        out = model(*clip())
+    assert out.shape == (1, 2, 3, 64, 96) and torch.isfinite(out).all()
