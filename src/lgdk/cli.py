@@ -17,6 +17,8 @@ def _add_train(sub) -> None:
                    help="override a config value (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.state.pt")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--stop-at", type=int, default=None,
+                   help="stop (checkpointed, resumable) after this iteration")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -26,7 +28,7 @@ def cmd_train(args) -> int:
 
     cfg = load_config(args.config, args.set)
     path = train(cfg, args.out, resume=args.resume, device=args.device,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, stop_at=args.stop_at)
     print(f"trained: {path}")
     return 0
 

@@ -66,6 +66,8 @@ def _add_segment(sub) -> None:
     p.add_argument("--max-memory", type=int, default=8,
                    help="bound on memory frames (besides the given masks)")
     p.add_argument("--max-objects", type=int, default=32)
+    p.add_argument("--top-k", type=int, default=None,
+                   help="memory read over the k best positions (default: the model's)")
     p.add_argument("--overlay", default=None, help="write a colour overlay video here")
     p.add_argument("--save-probs", action="store_true",
                    help="keep per-frame probabilities (float16 .npy) in OUT/probs")
@@ -84,7 +86,7 @@ def cmd_segment(args) -> int:
     if args.input and not args.mask:
         raise UserError("--mask is required with INPUT: the mask of the first frame")
     device = resolve_device(args.device)
-    models = load_models(args.checkpoint, device)
+    models = load_models(args.checkpoint, device, args.top_k)
     scales = _parse_scales(args.scales)
     options = PredictorOptions(size=args.size if args.size is not None else 480,
                                mem_every=args.mem_every, max_memory=args.max_memory,
@@ -120,9 +122,93 @@ def _rank_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-COMMANDS = {"eval": cmd_eval, "segment": cmd_segment}
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="segment a generated clip with the shipped model")
+    p.add_argument("--out", default="demo_out")
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--device", default=None)
+
+
+def cmd_demo(args) -> int:
+    from lgdk.infer.demo import run_demo
+    from lgdk.infer.loading import load_models, resolve_device
+    from lgdk.infer.predictor import Predictor, PredictorOptions
+
+    device = resolve_device(args.device)
+    model = load_models(None, device)[0]
+    report = run_demo(Path(args.out), Predictor(model, PredictorOptions(size=360), device),
+                      frames=args.frames)
+    out, res, summary = report["out"], report["results"], report["summary"]
+    print(f"clip:    {out / 'frames'} (generated; truth in {out / 'truth'})")
+    print(f"masks:   {out / 'masks' / 'clip'}")
+    print(f"overlay: {out / 'overlay.mp4'}")
+    print(f"speed:   {summary.fps:.2f} frames/s on {device}")
+    print(f"quality: J&F {res['J&F-Mean']:.3f} (J {res['J-Mean']:.3f}, F {res['F-Mean']:.3f})"
+          " against the clip's truth")
+    return 0
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="speed and memory of a model on a generated 854x480 clip")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    p.add_argument("--size", type=int, default=480, help="processing shorter side")
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--objects", type=int, default=1)
+    p.add_argument("--top-k", type=int, default=None,
+                   help="memory read over the k best positions (default: the model's)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--amp", action="store_true")
+    p.add_argument("--long", default="500,10000",
+                   help="frame counts for the long-video memory check ('' to skip)")
+    p.add_argument("--json", default=None)
+
+
+def cmd_bench(args) -> int:
+    import json
+
+    from lgdk.eval.report import _atomic_write
+    from lgdk.infer import bench
+    from lgdk.infer.loading import load_models, resolve_device
+    from lgdk.infer.predictor import PredictorOptions
+
+    device = resolve_device(args.device)
+    model = load_models([args.checkpoint] if args.checkpoint else None, device,
+                        args.top_k)[0]
+    options = PredictorOptions(size=args.size, amp=args.amp)
+    report = {"machine": bench.machine(), "device": device, "size": args.size,
+              "objects": args.objects, "frames": args.frames}
+    report["dense_gflops"] = bench.dense_gflops(device)
+    report["flops_per_frame"] = bench.frame_flops(model, options, device, args.objects)
+    report.update(bench.speed(model, options, device, args.frames, args.objects))
+    achieved = report["flops_per_frame"] * report["fps"] / 1e9
+    report["achieved_gflops"] = achieved
+    report["hardware_fraction"] = achieved / report["dense_gflops"]
+    if args.long:
+        counts = tuple(int(v) for v in args.long.split(","))
+        report["long_video"] = bench.long_video_memory(model, device, counts)
+    print(f"machine {report['machine']} ({device}); {args.frames} frames at size {args.size},"
+          f" {args.objects} object(s)")
+    print(f"latency median {report['median_ms']:.1f} ms, p90 {report['p90_ms']:.1f} ms, "
+          f"{report['fps']:.2f} frames/s")
+    print("split (ms/frame): " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                           report["split_ms"].items()))
+    print(f"FLOPs/frame {report['flops_per_frame'] / 1e9:.2f} G; dense matmul "
+          f"{report['dense_gflops']:.0f} GFLOP/s; reached {achieved:.1f} GFLOP/s = "
+          f"{100 * report['hardware_fraction']:.1f}% of it")
+    print(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
+    for n, info in report.get("long_video", {}).items():
+        print(f"after {n} frames: {info['memory_frames']} memory frames, bank "
+              f"{info['bank_bytes'] / 1e6:.2f} MB, peak RSS {info['peak_rss_mb']:.0f} MB")
+    if args.json:
+        _atomic_write(args.json, json.dumps(report, indent=2))
+    return 0
+
+
+COMMANDS = {"eval": cmd_eval, "segment": cmd_segment, "demo": cmd_demo, "bench": cmd_bench}
 
 
 def add_all(sub) -> None:
     _add_eval(sub)
     _add_segment(sub)
+    _add_demo(sub)
+    _add_bench(sub)

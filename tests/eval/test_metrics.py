@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from lgdk.eval.metrics import boundary_map, decay_bins, disk, f_measure, jaccard, statistics
-from lgdk.eval.metrics import tolerance_radius
+from lgdk.eval.metrics import (
+    boundary_map,
+    decay_bins,
+    disk,
+    f_measure,
+    jaccard,
+    statistics,
+    tolerance_radius,
+)
 
 
 def square(h=40, w=50, top=10, left=10, size=10):

@@ -43,3 +43,14 @@ def test_read_memory_shapes_and_copies_values_of_matching_key():
     out = read_memory(key, mem_key, mem_val, "l2")
     assert out.shape == (1, 2, 5, 2, 3)
     assert torch.allclose(out, torch.full_like(out, 7.0), atol=1e-3)
+
+
+def test_top_k_read_equals_the_dense_read_with_top_k_weights():
+    q, mk, mv = torch.randn(2, 8, 3, 4), torch.randn(2, 8, 3, 3, 4), torch.randn(2, 2, 5, 3, 3, 4)
+    sparse = read_memory(q, mk, mv, "l2", top_k=7)
+    weights = softmax_weights(affinity(q.flatten(2), mk.flatten(2), "l2"), top_k=7)
+    values = mv.flatten(3).transpose(1, 2).reshape(2, 10, 36)
+    dense = torch.bmm(values, weights).view(2, 2, 5, 3, 4)
+    assert torch.allclose(sparse, dense, atol=1e-5)
+    full = read_memory(q, mk, mv, "l2", top_k=0)
+    assert torch.allclose(read_memory(q, mk, mv, "l2", top_k=36), full, atol=1e-6)

@@ -81,6 +81,7 @@ class Predictor(Streaming):
     # ---- conversions ---------------------------------------------------------------------
     def _to_input(self, frame: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 -> (1, 3, h, w) float at the processing size, padded to 16."""
+        frame = frame if frame.flags.writeable else frame.copy()
         x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
         x = x.permute(2, 0, 1)[None].float() / 255
         h, w = processing_size(x.shape[2], x.shape[3], self.options.size)

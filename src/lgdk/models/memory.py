@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str) -> torch.Tensor:
@@ -46,15 +47,23 @@ def read_memory(
     """Weighted sum of memory values for every query position.
 
     query_key: (B, Ck, h, w); memory_key: (B, Ck, T, h, w); memory_value: (B, N, Cv, T, h, w)
-    -> (B, N, Cv, h, w). Keys are shared by all objects; values are per object.
+    -> (B, N, Cv, h, w). Keys are shared by all objects; values are per object. With
+    top_k, only the k most similar memory positions are gathered and summed, so the
+    readout costs k instead of M multiply-adds per value channel and query position.
     """
     b, ck, h, w = query_key.shape
     n, cv = memory_value.shape[1:3]
     sim = affinity(query_key.flatten(2), memory_key.flatten(2), kind)  # (B, M, P)
-    weights = softmax_weights(sim, top_k)
-    values = memory_value.flatten(3).transpose(1, 2).reshape(b, -1, weights.shape[1])
-    # values: (B, N*Cv, M) @ (B, M, P) -> (B, N*Cv, P)
-    out = torch.bmm(values, weights)
+    m, p = sim.shape[1:]
+    values = memory_value.flatten(3).transpose(1, 2).reshape(b, n * cv, m)  # (B, N*Cv, M)
+    if top_k and top_k < m:
+        top, index = sim.topk(top_k, dim=1)  # (B, k, P)
+        weights = torch.softmax(top, dim=1)
+        index = index.flatten(1).unsqueeze(1).expand(-1, n * cv, -1)  # (B, N*Cv, k*P)
+        picked = values.gather(2, index).view(b, n * cv, top_k, p)
+        out = (picked * weights.unsqueeze(1)).sum(dim=2)  # (B, N*Cv, P)
+    else:
+        out = torch.bmm(values, torch.softmax(sim, dim=1))  # (B, N*Cv, P)
     return out.view(b, n, cv, h, w)
 
 
@@ -72,3 +81,16 @@ def object_features(value: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) 
 def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, N, H, W) -> (B, N, h, w) by area averaging (exact fractions of coverage)."""
     return F.adaptive_avg_pool2d(mask, size) if mask.shape[-2:] != size else mask
+
+
+class MemoryReader(nn.Module):
+    """`read_memory` as a module (no parameters), so that it can be hooked and timed."""
+
+    def __init__(self, kind: str = "l2", top_k: int = 0) -> None:
+        super().__init__()
+        if kind not in ("l2", "dot"):
+            raise ValueError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
+        self.kind, self.top_k = kind, top_k
+
+    def forward(self, query_key, memory_key, memory_value) -> torch.Tensor:
+        return read_memory(query_key, memory_key, memory_value, self.kind, self.top_k)

@@ -24,7 +24,7 @@ from lgdk.models.encoders import (
     QueryFeatures,
 )
 from lgdk.models.kernels import KernelHead
-from lgdk.models.memory import downsample_mask, object_features, read_memory
+from lgdk.models.memory import MemoryReader, downsample_mask, object_features
 from lgdk.models.memory_bank import MemoryBank
 
 PAD_MULTIPLE = 16
@@ -45,6 +45,7 @@ class LGDK(nn.Module):
             self.memory_encoder: nn.Module = FullMemoryEncoder(mem_backbone, cfg.value_dim)
         else:
             self.memory_encoder = LightMemoryEncoder(ch.c16, cfg.value_dim)
+        self.reader = MemoryReader(cfg.affinity, cfg.top_k)
         self.decoder = Decoder(2 * cfg.value_dim, ch.c8, ch.c4, cfg.decoder_dim, cfg.aspp)
         self.kernel_head = KernelHead(
             cfg.value_dim, self.decoder.out_dim, cfg.local_kernel, cfg.global_kernel,
@@ -70,8 +71,7 @@ class LGDK(nn.Module):
         parts = []
         for start, objects in bank.groups():
             keys, values = bank.stacked(start, objects)
-            parts.append(read_memory(query.key, keys, values, self.cfg.affinity,
-                                     self.cfg.top_k))
+            parts.append(self.reader(query.key, keys, values))
         return torch.cat(parts, dim=1)
 
     def decode(

@@ -28,7 +28,8 @@ class StridedSampler(Sampler[int]):
     any world size, the same items as an uninterrupted run."""
 
     def __init__(self, start_iteration: int, iterations: int, batch: int, info: DistInfo):
-        self.start, self.iterations, self.batch, self.info = start_iteration, iterations, batch, info
+        self.start, self.iterations = start_iteration, iterations
+        self.batch, self.info = batch, info
 
     def __iter__(self):
         w, r, b = self.info.world_size, self.info.rank, self.batch
@@ -160,7 +161,8 @@ class Trainer:
         self.scheduler.step()
         return loss.item(), batch_iou(log_probs.detach(), batch["labels"])
 
-    def run(self, progress: bool = True) -> Path:
+    def run(self, progress: bool = True, stop_at: int | None = None) -> Path:
+        """Train to the end (or stop after iteration `stop_at`, checkpointed, resumable)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if self.info.is_main:
             (self.out_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.cfg)))
@@ -175,6 +177,9 @@ class Trainer:
                 self._log(writer, bar, loss, iou, start)
                 if self.iteration % self.cfg.train.checkpoint_every == 0:
                     self.save()
+                if stop_at is not None and self.iteration >= stop_at:
+                    self.save()
+                    return self.out_dir / "last.safetensors"
             self.save(final=True)
         finally:
             bar.close()
@@ -212,8 +217,8 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 def train(cfg: Config, out_dir: str | os.PathLike, resume: bool = False,
-          device: str | None = None, progress: bool = True) -> Path:
+          device: str | None = None, progress: bool = True, stop_at: int | None = None) -> Path:
     trainer = Trainer(cfg, Path(out_dir), device)
     if resume:
         trainer.resume()
-    return trainer.run(progress)
+    return trainer.run(progress, stop_at)

@@ -1,0 +1,130 @@
+"""`lgdk bench`: speed, time split, FLOPs, hardware limit and memory of a predictor."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from lgdk.data.procedural import generate_clip
+from lgdk.infer.predictor import Predictor, PredictorOptions
+
+PARTS = {"query_encoder": "encoder", "memory_encoder": "encoder", "reader": "memory read",
+         "kernel_head": "kernels + head", "decoder": "decoder"}
+
+
+class PartTimer:
+    """Wall time per model part, from forward hooks (no change to the model's code)."""
+
+    def __init__(self, model: torch.nn.Module, device: str) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self.device = device
+        self.handles = []
+        for attr, label in PARTS.items():
+            module = getattr(model, attr)
+            self.handles.append(module.register_forward_pre_hook(self._start(label)))
+            self.handles.append(module.register_forward_hook(self._stop(label)))
+        self._started: dict[str, float] = {}
+
+    def _sync(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def _start(self, label):
+        def hook(module, args):
+            self._sync()
+            self._started[label] = time.perf_counter()
+        return hook
+
+    def _stop(self, label):
+        def hook(module, args, output):
+            self._sync()
+            self.totals[label] += time.perf_counter() - self._started.pop(label)
+        return hook
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def dense_gflops(device: str, n: int = 2048, repeats: int = 10) -> float:
+    """Measured float32 matrix-product throughput of this machine, in GFLOP/s."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def _clip(frames: int, objects: int, height: int = 480, width: int = 854, seed: int = 0):
+    return generate_clip(np.random.default_rng(seed), height, width, frames, objects)
+
+
+def frame_flops(model, options: PredictorOptions, device: str, objects: int) -> float:
+    clip = _clip(3, objects)
+    p = Predictor(model, options, device)
+    p.step(clip.frames[0], clip.labels[0])
+    p.step(clip.frames[1])
+    with FlopCounterMode(display=False) as counter:
+        p.step(clip.frames[2])
+    return counter.get_total_flops()
+
+
+def rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def speed(model, options: PredictorOptions, device: str, frames: int, objects: int,
+          warmup: int = 5) -> dict:
+    clip = _clip(min(frames + warmup, 60), objects)
+    p = Predictor(model, options, device)
+    timer = PartTimer(model, device)
+    latencies = []
+    try:
+        for t in range(frames + warmup):
+            frame = clip.frames[t % len(clip.frames)]
+            if t == warmup:
+                timer.totals.clear()
+            start = time.perf_counter()
+            p.step(frame, clip.labels[0] if t == 0 else None)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if t >= warmup:
+                latencies.append(time.perf_counter() - start)
+    finally:
+        timer.close()
+    lat = np.array(latencies)
+    split = {k: v / frames * 1000 for k, v in timer.totals.items()}
+    split["other"] = lat.mean() * 1000 - sum(split.values())
+    return {"median_ms": float(np.median(lat) * 1000), "p90_ms": float(np.percentile(lat, 90)
+                                                                     * 1000),
+            "fps": float(1 / lat.mean()), "split_ms": split, "peak_rss_mb": rss_mb()}
+
+
+def long_video_memory(model, device: str, checkpoints=(500, 10000), size: int = 32) -> dict:
+    """Memory held after many frames at a small size: the bank's bytes and process RSS."""
+    clip = _clip(30, 1, height=size, width=size * 16 // 9)
+    p = Predictor(model, PredictorOptions(size=size), device)
+    out = {}
+    for t in range(max(checkpoints)):
+        p.step(clip.frames[t % 30], clip.labels[0] if t == 0 else None)
+        if t + 1 in checkpoints:
+            out[str(t + 1)] = {"memory_frames": len(p.bank.readable()),
+                               "bank_bytes": p.bank.nbytes(), "peak_rss_mb": rss_mb()}
+    return out
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"

@@ -1,0 +1,99 @@
+import numpy as np
+import torch
+
+from lgdk.data.procedural import generate_clip
+from lgdk.infer.predictor import Predictor, PredictorOptions
+from lgdk.infer.tta import AveragingPredictor, make_predictor
+
+
+def clip(frames=5, h=64, w=96, objects=2, seed=0):
+    return generate_clip(np.random.default_rng(seed), h, w, frames, objects)
+
+
+def test_streaming_predictor_equals_the_training_forward(tiny_model):
+    c = clip(frames=3)
+    x = torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in c.frames])
+    first = torch.stack([torch.from_numpy(c.labels[0] == i).float() for i in (1, 2)])
+    with torch.no_grad():
+        ref = tiny_model(x[None], first[None]).exp()[0]  # (T-1, 1+N, H, W)
+    p = Predictor(tiny_model, PredictorOptions(size=0, mem_every=1, max_memory=0))
+    outs = [p.step(c.frames[0], c.labels[0])] + [p.step(f) for f in c.frames[1:]]
+    for t in (1, 2):
+        assert torch.allclose(outs[t], ref[t - 1], atol=1e-5)
+
+
+def test_outputs_have_the_input_size_and_sum_to_one(tiny_model):
+    c = clip(h=50, w=70)  # not multiples of 16, resized to size 40
+    p = Predictor(tiny_model, PredictorOptions(size=40))
+    probs = p.step(c.frames[0], c.labels[0])
+    probs = p.step(c.frames[1])
+    assert probs.shape == (3, 50, 70)
+    assert torch.allclose(probs.sum(0), torch.ones(50, 70), atol=1e-4)
+    assert p.labels(probs).shape == (50, 70)
+
+
+def test_given_mask_is_reproduced_with_user_ids(tiny_model):
+    c = clip()
+    labels = c.labels[0].copy()
+    labels[labels == 2] = 7  # user ids need not be 1..N
+    p = Predictor(tiny_model, PredictorOptions(size=0))
+    probs = p.step(c.frames[0], labels)
+    assert p.object_ids == [1, 7]
+    assert np.array_equal(p.labels(probs), labels)
+
+
+def test_object_introduced_at_frame_k_appears_from_k_on(tiny_model):
+    c = clip(frames=6)
+    first = np.where(c.labels[0] == 1, 1, 0).astype(np.uint8)
+    later = np.where(c.labels[3] == 2, 2, 0).astype(np.uint8)
+    p = Predictor(tiny_model, PredictorOptions(size=0))
+    channels = []
+    for t, frame in enumerate(c.frames):
+        mask = first if t == 0 else later if t == 3 else None
+        probs = p.step(frame, mask)
+        channels.append(probs.shape[0])
+        if t == 3:
+            assert (p.labels(probs)[later == 2] == 2).all()
+    assert channels == [2, 2, 2, 3, 3, 3]
+    assert p.bank.object_start == [0, 3]
+
+
+def test_memory_stays_bounded_over_a_long_clip(tiny_model):
+    frame = np.zeros((32, 48, 3), np.uint8)
+    mask = np.zeros((32, 48), np.uint8)
+    mask[8:20, 10:30] = 1
+    p = Predictor(tiny_model, PredictorOptions(size=0, mem_every=2, max_memory=3))
+    p.step(frame, mask)
+    sizes = []
+    for _ in range(60):
+        p.step(frame)
+        sizes.append((len(p.bank.entries), p.bank.nbytes()))
+    assert max(n for n, _ in sizes) == 4  # the first frame + 3
+    plateau = max(b for _, b in sizes[10:30])
+    assert max(b for _, b in sizes[30:]) <= plateau  # flat after filling up
+    assert p.bank.entries[0].frame_index == 0  # the given mask's frame is never dropped
+
+
+def test_flip_of_a_symmetric_clip_is_symmetric(tiny_model):
+    rng = np.random.default_rng(0)
+    half = rng.integers(0, 255, size=(48, 32, 3), dtype=np.uint8)
+    frame = np.concatenate([half, half[:, ::-1]], axis=1)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 20:44] = 1  # symmetric about the vertical axis
+    opts = PredictorOptions(size=0)
+    p = make_predictor([tiny_model], opts, "cpu", flip=True)
+    assert isinstance(p, AveragingPredictor) and len(p.predictors) == 2
+    p.step(frame, mask)
+    probs = p.step(frame)
+    assert torch.allclose(probs, probs.flip(-1), atol=1e-5)
+
+
+def test_scales_and_ensemble_make_one_member_each(tiny_model):
+    p = make_predictor([tiny_model, tiny_model], PredictorOptions(), "cpu", flip=True,
+                       scales=[32, 48])
+    assert len(p.predictors) == 8
+    c = clip()
+    p.step(c.frames[0], c.labels[0])
+    probs = p.step(c.frames[1])
+    assert probs.shape == (3, 64, 96)
+    assert torch.allclose(probs.sum(0), torch.ones(64, 96), atol=1e-4)
