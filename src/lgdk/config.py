@@ -85,6 +85,7 @@ class TrainConfig:
     init_from: str | None = None  # checkpoint to start from (the previous stage)
     val_root: str | None = None  # DAVIS-layout folder to validate on
     val_every: int = 0
+    val_size: int = 480  # processing shorter side for validation (0: the frames' own)
     seed: int = 0
 
 

@@ -80,3 +80,19 @@ def test_two_process_torchrun_gives_identical_weights(tmp_path):
     for a, b in zip(sums[0], sums[1]):
         assert torch.equal(a, b)
     assert (tmp_path / "run" / "final.safetensors").is_file()
+
+
+def test_validation_hook_scores_and_keeps_the_best(tmp_path):
+    from tests.conftest import write_clip
+
+    write_clip(tmp_path / "c", num_frames=3, height=32, width=48)
+    (tmp_path / "val" / "JPEGImages").mkdir(parents=True)
+    (tmp_path / "val" / "Annotations").mkdir()
+    (tmp_path / "c" / "frames").rename(tmp_path / "val" / "JPEGImages" / "s")
+    (tmp_path / "c" / "gt").rename(tmp_path / "val" / "Annotations" / "s")
+    cfg = small_config(iterations=2, val_root=str(tmp_path / "val"), val_every=1,
+                       val_size=0)
+    Trainer(cfg, tmp_path / "run").run(progress=False)
+    scores = (tmp_path / "run" / "val.tsv").read_text().split()
+    assert len(scores) == 4 and all(0 <= float(s) <= 1 for s in scores[1::2])
+    assert (tmp_path / "run" / "best.safetensors").is_file()

@@ -80,7 +80,12 @@ def object_features(value: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) 
 
 def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, N, H, W) -> (B, N, h, w) by area averaging (exact fractions of coverage)."""
-    return F.adaptive_avg_pool2d(mask, size) if mask.shape[-2:] != size else mask
+    height, width = int(mask.shape[-2]), int(mask.shape[-1])
+    if (height, width) == tuple(size):
+        return mask
+    if height % size[0] == 0 and width % size[1] == 0:  # the usual case: plain pooling
+        return F.avg_pool2d(mask, (height // size[0], width // size[1]))
+    return F.adaptive_avg_pool2d(mask, size)
 
 
 class MemoryReader(nn.Module):

@@ -95,6 +95,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda it: lr_factor(cfg, it))
         self.iteration = 0
+        self.best_score = float("-inf")
 
     # ---- state -------------------------------------------------------------------------
     def state_path(self) -> Path:
@@ -177,6 +178,7 @@ class Trainer:
                 self._log(writer, bar, loss, iou, start)
                 if self.iteration % self.cfg.train.checkpoint_every == 0:
                     self.save()
+                self._maybe_validate(writer)
                 if stop_at is not None and self.iteration >= stop_at:
                     self.save()
                     return self.out_dir / "last.safetensors"
@@ -187,6 +189,24 @@ class Trainer:
                 writer.close()
             teardown(self.info)
         return self.out_dir / "final.safetensors"
+
+    def _maybe_validate(self, writer) -> None:
+        t = self.cfg.train
+        if not (t.val_root and t.val_every and self.iteration % t.val_every == 0):
+            return
+        if not self.info.is_main:
+            return
+        from lgdk.train.validate import validate
+
+        score = validate(self.model, t.val_root, self.device, t.val_size)
+        with open(self.out_dir / "val.tsv", "a") as fh:
+            fh.write(f"{self.iteration}\t{score:.5f}\n")
+        if writer is not None:
+            writer.add_scalar("val/J&F", score, self.iteration)
+        if score > self.best_score:
+            self.best_score = score
+            save_checkpoint(self.out_dir / "best.safetensors", self.model, self.cfg,
+                            extra={"iteration": self.iteration, "val_jf": score})
 
     def _writer(self):
         if not self.info.is_main:
