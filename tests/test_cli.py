@@ -1,0 +1,27 @@
+import json
+
+from lgdk.cli import main
+
+
+def test_train_with_a_bad_override_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["train", "--config", "stage0", "--out", str(tmp_path), "--set", "train.x=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown config key(s) train.x" in err and "Traceback" not in err
+
+
+def test_segment_needs_input_or_dataset(tmp_path, capsys):
+    assert main(["segment", "--out", str(tmp_path / "o")]) == 2
+    assert "give either INPUT" in capsys.readouterr().err
+
+
+def test_bench_reports_speed_split_flops_and_memory(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "b.json"
+    code = main(["bench", "--checkpoint", str(tiny_checkpoint), "--size", "32", "--frames",
+                 "3", "--long", "60,90", "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["fps"] > 0 and report["flops_per_frame"] > 0
+    assert {"encoder", "memory read", "decoder", "kernels + head"} <= set(report["split_ms"])
+    long = report["long_video"]
+    assert long["60"]["bank_bytes"] == long["90"]["bank_bytes"]  # bounded memory
+    assert "frames/s" in capsys.readouterr().out
