@@ -49,8 +49,18 @@ def test_top_k_read_equals_the_dense_read_with_top_k_weights():
     q, mk, mv = torch.randn(2, 8, 3, 4), torch.randn(2, 8, 3, 3, 4), torch.randn(2, 2, 5, 3, 3, 4)
     sparse = read_memory(q, mk, mv, "l2", top_k=7)
     weights = softmax_weights(affinity(q.flatten(2), mk.flatten(2), "l2"), top_k=7)
-    values = mv.flatten(3).transpose(1, 2).reshape(2, 10, 36)
+    values = mv.flatten(3).reshape(2, 10, 36)
     dense = torch.bmm(values, weights).view(2, 2, 5, 3, 4)
     assert torch.allclose(sparse, dense, atol=1e-5)
     full = read_memory(q, mk, mv, "l2", top_k=0)
     assert torch.allclose(read_memory(q, mk, mv, "l2", top_k=36), full, atol=1e-6)
+
+
+def test_each_object_reads_only_its_own_values():
+    q, mk = torch.randn(1, 8, 3, 4), torch.randn(1, 8, 2, 3, 4)
+    mv = torch.randn(1, 3, 5, 2, 3, 4)
+    for top_k in (0, 5):
+        together = read_memory(q, mk, mv, "l2", top_k)
+        for obj in range(3):
+            alone = read_memory(q, mk, mv[:, obj : obj + 1], "l2", top_k)
+            assert torch.allclose(together[:, obj : obj + 1], alone, atol=1e-6)

@@ -119,3 +119,14 @@ def test_whole_network_runs_with_each_paper_backbone(backbone):
     with torch.no_grad():
         out = model(*clip())
     assert out.shape == (1, 2, 3, 64, 96) and torch.isfinite(out).all()
+
+
+def test_padding_objects_with_empty_masks_change_nothing(tiny_model):
+    """Training pads clips to max_objects with empty masks: they must not take part."""
+    frames, masks = clip(n=1)
+    padded = torch.cat([masks, torch.zeros_like(masks)], dim=1)
+    with torch.no_grad():
+        alone = tiny_model(frames, masks)
+        with_pad = tiny_model(frames, padded)
+    assert torch.allclose(alone, with_pad[:, :, :2], atol=1e-4)
+    assert (with_pad[:, :, 2].exp() < 1e-6).all()

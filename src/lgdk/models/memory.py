@@ -55,7 +55,7 @@ def read_memory(
     n, cv = memory_value.shape[1:3]
     sim = affinity(query_key.flatten(2), memory_key.flatten(2), kind)  # (B, M, P)
     m, p = sim.shape[1:]
-    values = memory_value.flatten(3).transpose(1, 2).reshape(b, n * cv, m)  # (B, N*Cv, M)
+    values = memory_value.flatten(3).reshape(b, n * cv, m)  # (B, N*Cv, M)
     if top_k and top_k < m:
         top, index = sim.topk(top_k, dim=1)  # (B, k, P)
         weights = torch.softmax(top, dim=1)

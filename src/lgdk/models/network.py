@@ -28,6 +28,7 @@ from lgdk.models.memory import MemoryReader, downsample_mask, object_features
 from lgdk.models.memory_bank import MemoryBank
 
 PAD_MULTIPLE = 16
+ABSENT_LOGIT = -30.0  # logit of an object that is not there: probability ~1e-13
 
 
 class LGDK(nn.Module):
@@ -118,7 +119,10 @@ class LGDK(nn.Module):
     def forward(self, frames: torch.Tensor, first_masks: torch.Tensor) -> torch.Tensor:
         """Unroll a clip. frames: (B, T, 3, H, W); first_masks: (B, N, H, W) for frame 0.
         Returns aggregated log-probabilities (B, T-1, 1+N, H, W) for frames 1..T-1, each
-        frame memorised with its own prediction (all frames kept, as in training)."""
+        frame memorised with its own prediction (all frames kept, as in training).
+        An object whose first mask is empty is padding (batches hold clips with fewer
+        objects): it is absent from the aggregation, as it would be at inference."""
+        present = first_masks.flatten(2).amax(dim=2) > 0  # (B, N)
         bank = MemoryBank()
         bank.add_objects(first_masks.shape[1], 0)
         query = self.encode_query(frames[:, 0])
@@ -126,6 +130,7 @@ class LGDK(nn.Module):
         outputs = []
         for t in range(1, frames.shape[1]):
             logits, query = self.step(frames[:, t], bank)
+            logits = logits.masked_fill(~present[:, :, None, None], ABSENT_LOGIT)
             log_probs = aggregate_log(logits)
             outputs.append(log_probs)
             if t < frames.shape[1] - 1:
