@@ -86,6 +86,8 @@ def cmd_segment(args) -> int:
     if args.input and not args.mask:
         raise UserError("--mask is required with INPUT: the mask of the first frame")
     device = resolve_device(args.device)
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
     models = load_models(args.checkpoint, device, args.top_k)
     scales = _parse_scales(args.scales)
     options = PredictorOptions(size=args.size if args.size is not None else 480,
