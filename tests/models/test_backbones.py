@@ -59,7 +59,7 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
     ("seresnet152d", 1024), ("swin_base_patch4_window12_384", 512),
 ])
 def test_paper_backbones_shapes(name, c16):
-    b = Backbone(name, 3, pretrained=False)
+    b = Backbone(name, 3, pretrained=False).eval()  # BatchNorm frozen, as in the model
     f4, f8, f16 = b(torch.rand(1, 3, 80, 112))  # not a multiple of Swin's window
     assert f16.shape == (1, c16, 5, 7)
     assert f8.shape[-2:] == (10, 14) and f4.shape[-2:] == (20, 28)
