@@ -168,7 +168,7 @@ def _add_bench(sub) -> None:
 def cmd_bench(args) -> int:
     import json
 
-    from lgdk.eval.report import _atomic_write
+    from lgdk.eval.report import atomic_write
     from lgdk.infer import bench
     from lgdk.infer.loading import load_models, resolve_device
     from lgdk.infer.predictor import PredictorOptions
@@ -202,7 +202,7 @@ def cmd_bench(args) -> int:
         print(f"after {n} frames: {info['memory_frames']} memory frames, bank "
               f"{info['bank_bytes'] / 1e6:.2f} MB, peak RSS {info['peak_rss_mb']:.0f} MB")
     if args.json:
-        _atomic_write(args.json, json.dumps(report, indent=2))
+        atomic_write(args.json, json.dumps(report, indent=2))
     return 0
 
 

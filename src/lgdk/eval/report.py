@@ -21,7 +21,7 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
+def atomic_write(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -30,7 +30,7 @@ def _atomic_write(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, results: dict) -> None:
-    _atomic_write(path, json.dumps(results, indent=2, sort_keys=False))
+    atomic_write(path, json.dumps(results, indent=2, sort_keys=False))
 
 
 def write_csv(path: str | os.PathLike, results: dict) -> None:
@@ -43,4 +43,4 @@ def write_csv(path: str | os.PathLike, results: dict) -> None:
                              f"{(s['J-Mean'] + s['F-Mean']) / 2:.6f}"])
     writer.writerow(["GLOBAL", "", f"{results['J-Mean']:.6f}", f"{results['F-Mean']:.6f}",
                      f"{results['J&F-Mean']:.6f}"])
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())

@@ -115,7 +115,7 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
             labels = predictor.labels(probs)
             write_mask(partial / f"{name}.png", labels)
             if save_probs:
-                _save_probs(partial / "probs", name, probs, predictor.object_ids)
+                _save_probs(partial / "probs", name, probs)
             if writer:
                 writer.write(overlay(frame, labels))
             count += 1
@@ -128,16 +128,17 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
         raise
     bar.close()
     masks.check_used(names)
+    if save_probs:  # channel k+1 of every saved array is object ids[k]
+        (partial / "probs" / "object_ids.json").write_text(json.dumps(predictor.object_ids))
     if writer:
         writer.close()
     _publish(partial, out_dir)
     return Summary(count, len(predictor.object_ids), time.time() - start, out_dir)
 
 
-def _save_probs(folder: Path, name: str, probs, ids: list[int]) -> None:
+def _save_probs(folder: Path, name: str, probs) -> None:
     folder.mkdir(exist_ok=True)
     np.save(folder / f"{name}.npy", probs.cpu().numpy().astype(np.float16))
-    (folder / "object_ids.json").write_text(json.dumps(ids))
 
 
 def _publish(partial: Path, out_dir: Path) -> None:

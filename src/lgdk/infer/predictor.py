@@ -7,6 +7,7 @@ that every wrapped predictor memorises the combined result.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,7 @@ def processing_size(height: int, width: int, size: int) -> tuple[int, int]:
     return max(16, round(height * scale)), max(16, round(width * scale))
 
 
-class Streaming:
+class Streaming(ABC):
     """The public streaming API, on top of `predict` and `memorize`."""
 
     object_ids: list[int]
@@ -55,11 +56,13 @@ class Streaming:
         """Probabilities (1+N, H, W) -> (H, W) uint8 map of the user's object ids."""
         return labels_from_probs(probs, self.object_ids)
 
+    @abstractmethod
     def predict(self, frame: np.ndarray) -> torch.Tensor:
-        raise NotImplementedError
+        """Probabilities (1+N, H, W) over background + known objects for the next frame."""
 
+    @abstractmethod
     def memorize(self, probs: torch.Tensor, given: bool = False) -> None:
-        raise NotImplementedError
+        """Store the frame last predicted with its final probabilities (1+N, H, W)."""
 
 
 class Predictor(Streaming):
