@@ -68,6 +68,9 @@ def _add_segment(sub) -> None:
     p.add_argument("--max-objects", type=int, default=32)
     p.add_argument("--top-k", type=int, default=None,
                    help="memory read over the k best positions (default: the model's)")
+    p.add_argument("--onnx", default=None,
+                   help="run this graph from 'lgdk export' with ONNX Runtime (CPU) instead "
+                        "of a checkpoint")
     p.add_argument("--overlay", default=None, help="write a colour overlay video here")
     p.add_argument("--save-probs", action="store_true",
                    help="keep per-frame probabilities (float16 .npy) in OUT/probs")
@@ -77,7 +80,7 @@ def _add_segment(sub) -> None:
 def cmd_segment(args) -> int:
     from lgdk.errors import UserError
     from lgdk.infer.engine import segment_dataset, segment_path
-    from lgdk.infer.loading import load_models, resolve_device
+    from lgdk.infer.loading import resolve_device
     from lgdk.infer.predictor import PredictorOptions
     from lgdk.infer.tta import make_predictor
 
@@ -88,7 +91,7 @@ def cmd_segment(args) -> int:
     device = resolve_device(args.device)
     if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
         device = f"cuda:{os.environ['LOCAL_RANK']}"
-    models = load_models(args.checkpoint, device, args.top_k)
+    models = _models(args, device)
     scales = _parse_scales(args.scales)
     options = PredictorOptions(size=args.size if args.size is not None else 480,
                                mem_every=args.mem_every, max_memory=args.max_memory,
@@ -107,6 +110,24 @@ def cmd_segment(args) -> int:
                            args.save_probs, progress)
     print(summary.line())
     return 0
+
+
+def _models(args, device: str) -> list:
+    """PyTorch models from --checkpoint, or the ONNX Runtime model of --onnx."""
+    from lgdk.errors import UserError
+    from lgdk.infer.loading import load_models
+
+    if not getattr(args, "onnx", None):
+        checkpoints = args.checkpoint
+        if isinstance(checkpoints, str):
+            checkpoints = [checkpoints]
+        return load_models(checkpoints, device, args.top_k)
+    if args.checkpoint or args.top_k is not None:
+        raise UserError("--onnx runs an exported graph: leave out --checkpoint and --top-k "
+                        "(they were fixed at export)")
+    from lgdk.infer.onnx_model import OnnxModel
+
+    return [OnnxModel(args.onnx)]
 
 
 def _parse_scales(text: str | None) -> list[int] | None:
@@ -158,6 +179,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--objects", type=int, default=1)
     p.add_argument("--top-k", type=int, default=None,
                    help="memory read over the k best positions (default: the model's)")
+    p.add_argument("--onnx", default=None, help="time this exported graph (ONNX Runtime)")
     p.add_argument("--device", default=None)
     p.add_argument("--amp", action="store_true")
     p.add_argument("--long", default="500,10000",
@@ -170,43 +192,83 @@ def cmd_bench(args) -> int:
 
     from lgdk.eval.report import atomic_write
     from lgdk.infer import bench
-    from lgdk.infer.loading import load_models, resolve_device
+    from lgdk.infer.loading import resolve_device
     from lgdk.infer.predictor import PredictorOptions
 
-    device = resolve_device(args.device)
-    model = load_models([args.checkpoint] if args.checkpoint else None, device,
-                        args.top_k)[0]
+    device = "cpu" if args.onnx else resolve_device(args.device)
+    model = _models(args, device)[0]
     options = PredictorOptions(size=args.size, amp=args.amp)
     report = {"machine": bench.machine(), "device": device, "size": args.size,
-              "objects": args.objects, "frames": args.frames}
+              "objects": args.objects, "frames": args.frames,
+              "runtime": "onnxruntime" if args.onnx else "pytorch"}
     report["dense_gflops"] = bench.dense_gflops(device)
-    report["flops_per_frame"] = bench.frame_flops(model, options, device, args.objects)
+    if not args.onnx:  # FLOPs are counted on PyTorch operations
+        report["flops_per_frame"] = bench.frame_flops(model, options, device, args.objects)
     report.update(bench.speed(model, options, device, args.frames, args.objects))
-    achieved = report["flops_per_frame"] * report["fps"] / 1e9
-    report["achieved_gflops"] = achieved
-    report["hardware_fraction"] = achieved / report["dense_gflops"]
-    if args.long:
+    if "flops_per_frame" in report:
+        achieved = report["flops_per_frame"] * report["fps"] / 1e9
+        report["achieved_gflops"] = achieved
+        report["hardware_fraction"] = achieved / report["dense_gflops"]
+    if args.long and not args.onnx:  # an ONNX graph has one fixed frame size
         counts = tuple(int(v) for v in args.long.split(","))
         report["long_video"] = bench.long_video_memory(model, device, counts)
-    print(f"machine {report['machine']} ({device}); {args.frames} frames at size {args.size},"
-          f" {args.objects} object(s)")
-    print(f"latency median {report['median_ms']:.1f} ms, p90 {report['p90_ms']:.1f} ms, "
-          f"{report['fps']:.2f} frames/s")
-    print("split (ms/frame): " + ", ".join(f"{k} {v:.1f}" for k, v in
-                                           report["split_ms"].items()))
-    print(f"FLOPs/frame {report['flops_per_frame'] / 1e9:.2f} G; dense matmul "
-          f"{report['dense_gflops']:.0f} GFLOP/s; reached {achieved:.1f} GFLOP/s = "
-          f"{100 * report['hardware_fraction']:.1f}% of it")
-    print(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
-    for n, info in report.get("long_video", {}).items():
-        print(f"after {n} frames: {info['memory_frames']} memory frames, bank "
-              f"{info['bank_bytes'] / 1e6:.2f} MB, peak RSS {info['peak_rss_mb']:.0f} MB")
+    _print_bench(report, args)
     if args.json:
         atomic_write(args.json, json.dumps(report, indent=2))
     return 0
 
 
-COMMANDS = {"eval": cmd_eval, "segment": cmd_segment, "demo": cmd_demo, "bench": cmd_bench}
+def _print_bench(report: dict, args) -> None:
+    print(f"machine {report['machine']} ({report['device']}, {report['runtime']}); "
+          f"{args.frames} frames at size {args.size}, {args.objects} object(s)")
+    print(f"latency median {report['median_ms']:.1f} ms, p90 {report['p90_ms']:.1f} ms, "
+          f"{report['fps']:.2f} frames/s")
+    if report["split_ms"]:
+        print("split (ms/frame): " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                               report["split_ms"].items()))
+    if "flops_per_frame" in report:
+        print(f"FLOPs/frame {report['flops_per_frame'] / 1e9:.2f} G; dense matmul "
+              f"{report['dense_gflops']:.0f} GFLOP/s; reached {report['achieved_gflops']:.1f}"
+              f" GFLOP/s = {100 * report['hardware_fraction']:.1f}% of it")
+    print(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
+    for n, info in report.get("long_video", {}).items():
+        print(f"after {n} frames: {info['memory_frames']} memory frames, bank "
+              f"{info['bank_bytes'] / 1e6:.2f} MB, peak RSS {info['peak_rss_mb']:.0f} MB")
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export the per-frame step as ONNX graphs")
+    p.add_argument("--onnx", required=True, help="output .onnx (the memory encoder goes "
+                   "beside it as .memory.onnx)")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    p.add_argument("--frame-size", default="854x480",
+                   help="WxH of the videos it will run on (the graph's size is fixed)")
+    p.add_argument("--size", type=int, default=480, help="processing shorter side")
+
+
+def cmd_export(args) -> int:
+    from lgdk.errors import UserError
+    from lgdk.infer.export import export_onnx
+    from lgdk.infer.loading import load_models
+    from lgdk.infer.predictor import processing_size
+
+    try:
+        width, height = (int(v) for v in args.frame_size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--frame-size must look like 854x480, not '{args.frame_size}'") from None
+    h, w = processing_size(height, width, args.size)
+    h, w = h + (-h) % 16, w + (-w) % 16
+    model = load_models([args.checkpoint] if args.checkpoint else None, "cpu")[0]
+    step, memory = export_onnx(model, args.onnx, h, w)
+    print(f"step graph:   {step} ({w}x{h} inputs: {args.frame_size} frames at size "
+          f"{args.size}, padded to multiples of 16)")
+    print(f"memory graph: {memory}")
+    print(f"run it: lgdk segment VIDEO --mask MASK --out OUT --onnx {step} --size {args.size}")
+    return 0
+
+
+COMMANDS = {"eval": cmd_eval, "segment": cmd_segment, "demo": cmd_demo, "bench": cmd_bench,
+            "export": cmd_export}
 
 
 def add_all(sub) -> None:
@@ -214,3 +276,4 @@ def add_all(sub) -> None:
     _add_segment(sub)
     _add_demo(sub)
     _add_bench(sub)
+    _add_export(sub)

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from lgdk.models.kernels import KernelHead, dynamic_conv
+from lgdk.models.kernels import KernelHead, dynamic_conv, dynamic_conv_ungrouped
 
 
 def test_dynamic_conv_equals_conv2d_with_generated_weights():
@@ -15,6 +15,7 @@ def test_dynamic_conv_equals_conv2d_with_generated_weights():
         ref = F.conv2d(feats[i : i + 1], weight[i : i + 1], bias[i : i + 1], padding=1)
         assert torch.allclose(out[i : i + 1], ref, atol=1e-5)
     assert torch.allclose(out, dynamic_conv(feats, weight, bias))
+    assert torch.allclose(out, dynamic_conv_ungrouped(feats, weight, bias), atol=1e-5)
 
 
 def test_kernel_depends_on_the_object_features_it_is_given():

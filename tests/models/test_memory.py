@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from lgdk.models.memory import affinity, object_features, read_memory, softmax_weights
@@ -19,8 +20,8 @@ def test_eq1_empty_mask_gives_zeros_not_nan():
 def test_l2_affinity_ranks_nearest_memory_key_first():
     q = torch.tensor([[[1.0], [0.0]]])  # (1, 2, P=1)
     m = torch.tensor([[[1.0, 5.0, -1.0], [0.0, 0.0, 0.0]]])  # (1, 2, M=3)
-    l2 = affinity(q, m, "l2")[0, :, 0]
-    dot = affinity(q, m, "dot")[0, :, 0]
+    l2 = affinity(q, m, "l2")[0, 0]  # (M,) for the one query position
+    dot = affinity(q, m, "dot")[0, 0]
     assert l2.argmax() == 0  # the identical key is closest
     assert dot.argmax() == 1  # dot product prefers the long key
     exact = -((m - q) ** 2).sum(1)[0] / 2**0.5
@@ -28,9 +29,9 @@ def test_l2_affinity_ranks_nearest_memory_key_first():
 
 
 def test_top_k_keeps_only_k_memory_positions():
-    w = softmax_weights(torch.randn(1, 10, 4), top_k=3)
-    assert ((w > 0).sum(dim=1) == 3).all()
-    assert torch.allclose(w.sum(dim=1), torch.ones(1, 4))
+    w = softmax_weights(torch.randn(1, 4, 10), top_k=3)  # (B, P, M)
+    assert ((w > 0).sum(dim=2) == 3).all()
+    assert torch.allclose(w.sum(dim=2), torch.ones(1, 4))
 
 
 def test_read_memory_shapes_and_copies_values_of_matching_key():
@@ -50,10 +51,15 @@ def test_top_k_read_equals_the_dense_read_with_top_k_weights():
     sparse = read_memory(q, mk, mv, "l2", top_k=7)
     weights = softmax_weights(affinity(q.flatten(2), mk.flatten(2), "l2"), top_k=7)
     values = mv.flatten(3).reshape(2, 10, 36)
-    dense = torch.bmm(values, weights).view(2, 2, 5, 3, 4)
+    dense = torch.bmm(values, weights.transpose(1, 2)).view(2, 2, 5, 3, 4)
     assert torch.allclose(sparse, dense, atol=1e-5)
     full = read_memory(q, mk, mv, "l2", top_k=0)
     assert torch.allclose(read_memory(q, mk, mv, "l2", top_k=36), full, atol=1e-6)
+
+
+def test_unknown_affinity_is_refused():
+    with pytest.raises(ValueError, match="use 'l2' or 'dot'"):
+        affinity(torch.randn(1, 4, 3), torch.randn(1, 4, 5), "cosine")
 
 
 def test_each_object_reads_only_its_own_values():

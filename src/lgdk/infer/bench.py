@@ -90,12 +90,13 @@ def speed(model, options: PredictorOptions, device: str, frames: int, objects: i
           warmup: int = 5) -> dict:
     clip = _clip(min(frames + warmup, 60), objects)
     p = Predictor(model, options, device)
-    timer = PartTimer(model, device)
+    # the split needs module hooks: PyTorch models only (not an ONNX Runtime model)
+    timer = PartTimer(model, device) if isinstance(model, torch.nn.Module) else None
     latencies = []
     try:
         for t in range(frames + warmup):
             frame = clip.frames[t % len(clip.frames)]
-            if t == warmup:
+            if t == warmup and timer:
                 timer.totals.clear()
             start = time.perf_counter()
             p.step(frame, clip.labels[0] if t == 0 else None)
@@ -104,10 +105,13 @@ def speed(model, options: PredictorOptions, device: str, frames: int, objects: i
             if t >= warmup:
                 latencies.append(time.perf_counter() - start)
     finally:
-        timer.close()
+        if timer:
+            timer.close()
     lat = np.array(latencies)
-    split = {k: v / frames * 1000 for k, v in timer.totals.items()}
-    split["other"] = lat.mean() * 1000 - sum(split.values())
+    split = {}
+    if timer:
+        split = {k: v / frames * 1000 for k, v in timer.totals.items()}
+        split["other"] = lat.mean() * 1000 - sum(split.values())
     return {"median_ms": float(np.median(lat) * 1000), "p90_ms": float(np.percentile(lat, 90)
                                                                      * 1000),
             "fps": float(1 / lat.mean()), "split_ms": split, "peak_rss_mb": rss_mb()}

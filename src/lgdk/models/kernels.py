@@ -81,9 +81,24 @@ def dynamic_conv(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     """Convolve each sample with its own kernel, as one grouped convolution.
 
     features: (G, C, H, W); weight: (G, C, k, k); bias: (G,) -> (G, 1, H, W).
+    While exporting a graph the group count must be a constant, which it is not (G = B*N
+    objects), so the export records `dynamic_conv_ungrouped`, the same numbers.
     """
+    if torch.compiler.is_exporting():
+        return dynamic_conv_ungrouped(features, weight, bias)
     g, c, h, w = features.shape
     out = F.conv2d(
         features.reshape(1, g * c, h, w), weight, bias, padding=weight.shape[-1] // 2, groups=g
     )
     return out.view(g, 1, h, w)
+
+
+def dynamic_conv_ungrouped(
+    features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """`dynamic_conv` as an ordinary convolution of every sample with every kernel, keeping
+    the diagonal: G times the work (G is small at inference), no group count in the graph."""
+    g, _, h, w = features.shape
+    every = F.conv2d(features, weight, bias, padding=weight.shape[-1] // 2)  # (G, G, H, W)
+    index = torch.arange(g, device=features.device).view(g, 1, 1, 1).expand(g, 1, h, w)
+    return every.gather(1, index)

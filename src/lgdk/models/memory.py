@@ -14,27 +14,31 @@ from torch import nn
 def affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str) -> torch.Tensor:
     """Similarity of every memory position to every query position.
 
-    query_key: (B, Ck, P); memory_key: (B, Ck, M) -> (B, M, P), scaled by 1/sqrt(Ck).
+    query_key: (B, Ck, P); memory_key: (B, Ck, M) -> (B, P, M), scaled by 1/sqrt(Ck).
     "dot" is STM's dot product; "l2" is STCN's negative squared Euclidean distance
     (the |q|^2 term is constant over memory positions and dropped: softmax ignores it).
+    Memory positions are the last, contiguous dimension: the product, the top-k and the
+    softmax then all run along rows, which is 2-3 times faster on a CPU than (B, M, P).
     """
+    if kind not in ("l2", "dot"):
+        raise ValueError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
     scale = query_key.shape[1] ** -0.5
-    dot = torch.einsum("bcm,bcp->bmp", memory_key, query_key)  # (B, M, P)
+    query_rows = query_key.transpose(1, 2)  # (B, P, Ck)
     if kind == "dot":
-        return dot * scale
-    if kind == "l2":
-        mem_sq = memory_key.pow(2).sum(dim=1).unsqueeze(2)  # (B, M, 1)
-        return (2 * dot - mem_sq) * scale
-    raise ValueError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
+        return torch.bmm(query_rows * scale, memory_key)
+    # -|m - q|^2 = 2 q.m - |m|^2 - |q|^2; one fused multiply-add writes the (B, P, M) result
+    mem_sq = memory_key.pow(2).sum(dim=1, keepdim=True)  # (B, 1, M)
+    return torch.baddbmm(mem_sq * -scale, query_rows * (2 * scale), memory_key)
 
 
 def softmax_weights(sim: torch.Tensor, top_k: int = 0) -> torch.Tensor:
-    """Softmax over memory positions (dim 1), optionally only over the top k. (B, M, P)."""
-    if top_k and top_k < sim.shape[1]:
-        values, indices = sim.topk(top_k, dim=1)  # (B, k, P)
-        weights = torch.softmax(values, dim=1)
-        return torch.zeros_like(sim).scatter_(1, indices, weights)
-    return torch.softmax(sim, dim=1)
+    """Softmax over memory positions (the last dim), optionally only over the top k.
+    (B, P, M) -> (B, P, M); the dense form of what `read_memory` computes."""
+    if top_k and top_k < sim.shape[-1]:
+        values, indices = sim.topk(top_k, dim=-1)  # (B, P, k)
+        weights = torch.softmax(values, dim=-1)
+        return torch.zeros_like(sim).scatter_(-1, indices, weights)
+    return torch.softmax(sim, dim=-1)
 
 
 def read_memory(
@@ -48,23 +52,27 @@ def read_memory(
 
     query_key: (B, Ck, h, w); memory_key: (B, Ck, T, h, w); memory_value: (B, N, Cv, T, h, w)
     -> (B, N, Cv, h, w). Keys are shared by all objects; values are per object. With
-    top_k, only the k most similar memory positions are gathered and summed, so the
-    readout costs k instead of M multiply-adds per value channel and query position.
+    top_k, only the k most similar memory positions are gathered (as rows of all the
+    objects' value channels at once) and summed, so the readout costs k instead of M
+    multiply-adds per value channel and query position.
     """
     b, ck, h, w = query_key.shape
     n, cv = memory_value.shape[1:3]
-    sim = affinity(query_key.flatten(2), memory_key.flatten(2), kind)  # (B, M, P)
-    m, p = sim.shape[1:]
+    sim = affinity(query_key.flatten(2), memory_key.flatten(2), kind)  # (B, P, M)
+    p, m = sim.shape[1:]
     values = memory_value.flatten(3).reshape(b, n * cv, m)  # (B, N*Cv, M)
     if top_k and top_k < m:
-        top, index = sim.topk(top_k, dim=1)  # (B, k, P)
-        weights = torch.softmax(top, dim=1)
-        index = index.flatten(1).unsqueeze(1).expand(-1, n * cv, -1)  # (B, N*Cv, k*P)
-        picked = values.gather(2, index).view(b, n * cv, top_k, p)
-        out = (picked * weights.unsqueeze(1)).sum(dim=2)  # (B, N*Cv, P)
+        top, index = sim.topk(top_k, dim=2)  # (B, P, k)
+        weights = torch.softmax(top, dim=2)
+        rows = values.transpose(1, 2)  # (B, M, N*Cv)
+        offset = torch.arange(b, device=index.device).view(b, 1, 1) * m
+        picked = rows.reshape(b * m, n * cv).index_select(0, (index + offset).flatten())
+        picked = picked.view(b * p, top_k, n * cv)  # (B*P, k, N*Cv)
+        out = torch.bmm(weights.view(b * p, 1, top_k), picked)  # (B*P, 1, N*Cv)
+        out = out.view(b, p, n * cv).transpose(1, 2)  # (B, N*Cv, P)
     else:
-        out = torch.bmm(values, torch.softmax(sim, dim=1))  # (B, N*Cv, P)
-    return out.view(b, n, cv, h, w)
+        out = torch.bmm(values, torch.softmax(sim, dim=2).transpose(1, 2))  # (B, N*Cv, P)
+    return out.reshape(b, n, cv, h, w)
 
 
 def object_features(value: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -1,0 +1,109 @@
+"""The exported graphs run by ONNX Runtime, behind the network's step API.
+
+`OnnxModel` offers the three calls a `Predictor` makes (`encode_query`, `step`,
+`memorize`) on the same `MemoryBank`, so that the predictor, its memory policy and its
+wrappers (flip, scales) are shared with the PyTorch model: only the arithmetic moves.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lgdk.errors import UserError
+from lgdk.infer.export import MEMORY_OUTPUTS, STEP_OUTPUTS, memory_path
+from lgdk.models.encoders import QueryFeatures
+from lgdk.models.memory_bank import MemoryBank
+
+
+def _session(path: Path, threads: int):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError("running ONNX graphs needs onnxruntime: pip install "
+                        "'lgdk[export]'") from None
+    if not path.is_file():
+        raise UserError(f"{path}: no such ONNX file; make it with lgdk export --onnx")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().float().cpu().numpy())
+
+
+class OnnxModel:
+    """ONNX Runtime sessions for the step and memory graphs written by `export_onnx`."""
+
+    def __init__(self, step_path: str | os.PathLike, threads: int = 0) -> None:
+        step_path = Path(step_path)
+        self.step_session = _session(step_path, threads)
+        self.memory_session = _session(memory_path(step_path), threads)
+        inputs = self.step_session.get_inputs()
+        self.frame_shape = tuple(inputs[0].shape[2:])  # (H, W), fixed at export
+        self.key_dim, self.value_dim = inputs[1].shape[1], inputs[3].shape[2]
+
+    # The predictor moves its model to a device and sets eval mode; ONNX Runtime is on CPU.
+    def eval(self) -> OnnxModel:
+        return self
+
+    def to(self, device) -> OnnxModel:
+        if torch.device(device).type != "cpu":
+            raise UserError("the ONNX model runs on the CPU; use --device cpu")
+        return self
+
+    def _run_step(self, frame, keys, values, global_feature, local_feature):
+        if tuple(frame.shape[2:]) != self.frame_shape:
+            h, w = self.frame_shape
+            raise UserError(
+                f"this ONNX graph takes {w}x{h} inputs but the video is processed at "
+                f"{frame.shape[3]}x{frame.shape[2]} (after --size and padding to 16); "
+                "export one for these frames: lgdk export --onnx OUT.onnx --frame-size WxH "
+                "--size S")
+        feeds = dict(zip(
+            ["frame", "memory_keys", "memory_values", "global_feature", "local_feature"],
+            [_np(frame), _np(keys), _np(values), _np(global_feature), _np(local_feature)],
+        ))
+        out = dict(zip(STEP_OUTPUTS, self.step_session.run(STEP_OUTPUTS, feeds)))
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+
+    def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
+        """Key and f16 of a frame with no objects yet: a step against one empty memory frame
+        (its logits are thrown away)."""
+        h, w = frame.shape[-2] // 16, frame.shape[-1] // 16
+        keys = torch.zeros(1, self.key_dim, 1, h, w)
+        values = torch.zeros(1, 1, self.value_dim, 1, h, w)
+        feature = torch.zeros(1, 1, self.value_dim)
+        out = self._run_step(frame, keys, values, feature, feature)
+        return _query(out)
+
+    def step(self, frame: torch.Tensor, bank: MemoryBank) -> tuple[torch.Tensor, QueryFeatures]:
+        """Logits (1, N, H, W) for a frame; objects that appeared on different frames read
+        different memory, so each such group is one run of the step graph."""
+        parts, out = [], None
+        for start, objects in bank.groups():
+            keys, values = bank.stacked(start, objects)
+            index = torch.tensor(objects)
+            out = self._run_step(frame, keys, values, bank.global_feature[:, index],
+                                 bank.local_feature[:, index])
+            parts.append(out["logits"])
+        return torch.cat(parts, dim=1), _query(out)
+
+    def memorize(self, frame_index: int, frame: torch.Tensor, query: QueryFeatures,
+                 masks: torch.Tensor, bank: MemoryBank, as_memory: bool,
+                 permanent: bool = False) -> None:
+        feeds = {"frame": _np(frame), "f16": _np(query.f16), "masks": _np(masks)}
+        values, features = (torch.from_numpy(v) for v in
+                            self.memory_session.run(MEMORY_OUTPUTS, feeds))
+        bank.update(frame_index, query.key, values, features, as_memory, permanent)
+
+
+def _query(out: dict[str, torch.Tensor]) -> QueryFeatures:
+    key, f16 = out["key"], out["f16"]
+    return QueryFeatures(f4=f16, f8=f16, f16=f16, key=key, value=f16)
