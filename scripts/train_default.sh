@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retrain the shipped default model (about 95 minutes on a 2-core CPU). Run from the
+# Retrain the shipped default model (about 3 hours on a 2-core CPU). Run from the
 # repository root with ../shared/data/davis2016 beside it. Re-running resumes each stage.
 set -euo pipefail
 LGDK=${LGDK:-.venv/bin/lgdk}
@@ -13,4 +13,6 @@ run_stage() {  # preset, run folder
 }
 run_stage default-cpu-stage0 runs/default-stage0
 run_stage default-cpu-stage2 runs/default-stage2
-echo "trained: runs/default-stage2/final.safetensors"
+run_stage default-cpu-stage2-long runs/default-stage2-long
+echo "trained: runs/default-stage2-long/final.safetensors"
+echo "ship it: python scripts/ship_default.py runs/default-stage2-long/final.safetensors --top-k 20"
