@@ -70,3 +70,14 @@ def test_each_object_reads_only_its_own_values():
         for obj in range(3):
             alone = read_memory(q, mk, mv[:, obj : obj + 1], "l2", top_k)
             assert torch.allclose(together[:, obj : obj + 1], alone, atol=1e-6)
+
+
+def test_sparse_inference_read_equals_the_differentiable_gather():
+    q, mk = torch.randn(2, 8, 3, 4), torch.randn(2, 8, 3, 3, 4)
+    mv = torch.randn(2, 3, 5, 3, 3, 4, requires_grad=True)
+    gathered = read_memory(q, mk, mv, "l2", top_k=7)  # gradients on: the gather form
+    gathered.sum().backward()
+    assert mv.grad is not None and mv.grad.abs().sum() > 0
+    with torch.no_grad():  # inference: the sparse form
+        sparse = read_memory(q, mk, mv, "l2", top_k=7)
+    assert torch.allclose(sparse, gathered.detach(), atol=1e-5)
