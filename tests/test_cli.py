@@ -25,3 +25,12 @@ def test_bench_reports_speed_split_flops_and_memory(tmp_path, tiny_checkpoint, c
     long = report["long_video"]
     assert long["60"]["bank_bytes"] == long["90"]["bank_bytes"]  # bounded memory
     assert "frames/s" in capsys.readouterr().out
+
+
+def test_export_with_bad_arguments_is_one_line_and_exit_2(tmp_path, tiny_checkpoint, capsys):
+    assert main(["export", "--onnx", str(tmp_path / "a.onnx"), "--frame-size", "85x"]) == 2
+    assert "--frame-size must look like 854x480" in capsys.readouterr().err
+    code = main(["export", "--onnx", str(tmp_path / "a.txt"), "--checkpoint",
+                 str(tiny_checkpoint)])
+    assert code == 2 and "must end in .onnx" in capsys.readouterr().err
+    assert not list(tmp_path.glob("a.*"))
