@@ -251,13 +251,14 @@ def cmd_export(args) -> int:
     from lgdk.infer.export import export_onnx
     from lgdk.infer.loading import load_models
     from lgdk.infer.predictor import processing_size
+    from lgdk.models.network import PAD_MULTIPLE
 
     try:
         width, height = (int(v) for v in args.frame_size.lower().split("x"))
     except ValueError:
         raise UserError(f"--frame-size must look like 854x480, not '{args.frame_size}'") from None
     h, w = processing_size(height, width, args.size)
-    h, w = h + (-h) % 16, w + (-w) % 16
+    h, w = h + (-h) % PAD_MULTIPLE, w + (-w) % PAD_MULTIPLE
     model = load_models([args.checkpoint] if args.checkpoint else None, "cpu")[0]
     step, memory = export_onnx(model, args.onnx, h, w)
     print(f"step graph:   {step} ({w}x{h} inputs: {args.frame_size} frames at size "

@@ -31,6 +31,13 @@ MEMORY_INPUTS = ["frame", "f16", "masks"]
 MEMORY_OUTPUTS = ["values", "features"]
 
 
+def key_and_f16(key: torch.Tensor, f16: torch.Tensor) -> QueryFeatures:
+    """The part of a frame's QueryFeatures that outlives the step graph: the memory key
+    and the stride-16 features (all the light memory encoder reads). The other fields
+    hold f16 as a placeholder and are never read."""
+    return QueryFeatures(f4=f16, f8=f16, f16=f16, key=key, value=f16)
+
+
 class StepGraph(nn.Module):
     """encode_query + memory read + kernels + decoder, with the memory given as inputs."""
 
@@ -57,9 +64,7 @@ class MemoryGraph(nn.Module):
         self.model = model
 
     def forward(self, frame, f16, masks):
-        # The light memory encoder reads only the query's stride-16 features.
-        query = QueryFeatures(f4=f16, f8=f16, f16=f16, key=f16, value=f16)
-        return self.model.encode_memory(frame, query, masks)
+        return self.model.encode_memory(frame, key_and_f16(f16, f16), masks)
 
 
 def memory_path(step_path: str | os.PathLike) -> Path:

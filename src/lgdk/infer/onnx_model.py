@@ -14,7 +14,13 @@ import numpy as np
 import torch
 
 from lgdk.errors import UserError
-from lgdk.infer.export import MEMORY_OUTPUTS, STEP_OUTPUTS, memory_path
+from lgdk.infer.export import (
+    MEMORY_OUTPUTS,
+    STEP_INPUTS,
+    STEP_OUTPUTS,
+    key_and_f16,
+    memory_path,
+)
 from lgdk.models.encoders import QueryFeatures
 from lgdk.models.memory_bank import MemoryBank
 
@@ -66,10 +72,8 @@ class OnnxModel:
                 f"{frame.shape[3]}x{frame.shape[2]} (after --size and padding to 16); "
                 "export one for these frames: lgdk export --onnx OUT.onnx --frame-size WxH "
                 "--size S")
-        feeds = dict(zip(
-            ["frame", "memory_keys", "memory_values", "global_feature", "local_feature"],
-            [_np(frame), _np(keys), _np(values), _np(global_feature), _np(local_feature)],
-        ))
+        tensors = (frame, keys, values, global_feature, local_feature)
+        feeds = {name: _np(x) for name, x in zip(STEP_INPUTS, tensors)}
         out = dict(zip(STEP_OUTPUTS, self.step_session.run(STEP_OUTPUTS, feeds)))
         return {k: torch.from_numpy(v) for k, v in out.items()}
 
@@ -81,7 +85,7 @@ class OnnxModel:
         values = torch.zeros(1, 1, self.value_dim, 1, h, w)
         feature = torch.zeros(1, 1, self.value_dim)
         out = self._run_step(frame, keys, values, feature, feature)
-        return _query(out)
+        return key_and_f16(out["key"], out["f16"])
 
     def step(self, frame: torch.Tensor, bank: MemoryBank) -> tuple[torch.Tensor, QueryFeatures]:
         """Logits (1, N, H, W) for a frame; objects that appeared on different frames read
@@ -93,7 +97,7 @@ class OnnxModel:
             out = self._run_step(frame, keys, values, bank.global_feature[:, index],
                                  bank.local_feature[:, index])
             parts.append(out["logits"])
-        return torch.cat(parts, dim=1), _query(out)
+        return torch.cat(parts, dim=1), key_and_f16(out["key"], out["f16"])
 
     def memorize(self, frame_index: int, frame: torch.Tensor, query: QueryFeatures,
                  masks: torch.Tensor, bank: MemoryBank, as_memory: bool,
@@ -102,8 +106,3 @@ class OnnxModel:
         values, features = (torch.from_numpy(v) for v in
                             self.memory_session.run(MEMORY_OUTPUTS, feeds))
         bank.update(frame_index, query.key, values, features, as_memory, permanent)
-
-
-def _query(out: dict[str, torch.Tensor]) -> QueryFeatures:
-    key, f16 = out["key"], out["f16"]
-    return QueryFeatures(f4=f16, f8=f16, f16=f16, key=key, value=f16)
