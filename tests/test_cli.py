@@ -21,7 +21,8 @@ def test_bench_reports_speed_split_flops_and_memory(tmp_path, tiny_checkpoint, c
     assert code == 0
     report = json.loads(out.read_text())
     assert report["fps"] > 0 and report["flops_per_frame"] > 0
-    assert {"encoder", "memory read", "decoder", "kernels + head"} <= set(report["split_ms"])
+    assert {"query encoder", "memory encoder", "memory read", "decoder", "kernels + head"} <= set(
+        report["split_ms"])
     long = report["long_video"]
     assert long["60"]["bank_bytes"] == long["90"]["bank_bytes"]  # bounded memory
     assert "frames/s" in capsys.readouterr().out

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from lgdk.data.procedural import generate_clip
-from lgdk.infer.predictor import Predictor, PredictorOptions
+from lgdk.infer.predictor import Predictor, PredictorOptions, labels_from_probs
 from lgdk.infer.tta import AveragingPredictor, make_predictor
 
 
@@ -97,3 +97,13 @@ def test_scales_and_ensemble_make_one_member_each(tiny_model):
     probs = p.step(c.frames[1])
     assert probs.shape == (3, 64, 96)
     assert torch.allclose(probs.sum(0), torch.ones(64, 96), atol=1e-4)
+
+
+def test_labels_take_the_most_probable_channel_as_the_users_ids():
+    probs = torch.tensor([[[0.6, 0.1, 0.2, 0.4]],   # background
+                          [[0.3, 0.8, 0.2, 0.4]],   # object id 3
+                          [[0.1, 0.1, 0.6, 0.2]]])  # object id 7; (1+N, H, W) = (3, 1, 4)
+    labels = labels_from_probs(probs, [3, 7])
+    assert labels.dtype == np.uint8
+    # a tie (last pixel: background 0.4 = object 0.4) goes to the first channel, as argmax
+    assert labels.tolist() == [[0, 3, 7, 0]]

@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from lgdk.models.memory import affinity, object_features, read_memory, softmax_weights
+from lgdk.models.memory import (
+    affinity,
+    object_features,
+    read_memory,
+    softmax_weights,
+    top_affinity,
+)
 
 
 def test_eq1_object_feature_matches_hand_computation():
@@ -81,3 +87,14 @@ def test_sparse_inference_read_equals_the_differentiable_gather():
     with torch.no_grad():  # inference: the sparse form
         sparse = read_memory(q, mk, mv, "l2", top_k=7)
     assert torch.allclose(sparse, gathered.detach(), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["l2", "dot"])
+def test_top_affinity_in_blocks_equals_top_k_of_the_whole_affinity(kind):
+    query, memory = torch.randn(2, 8, 50), torch.randn(2, 8, 70)
+    full_values, full_index = affinity(query, memory, kind).topk(5, dim=2)
+    # 2 * 70 * 3 elements per block: 3 query rows a block, the last block shorter
+    values, index = top_affinity(query, memory, kind, 5, block_elements=2 * 70 * 3)
+    assert values.shape == index.shape == (2, 50, 5)
+    assert torch.allclose(values, full_values, atol=1e-5)
+    assert torch.equal(index, full_index)

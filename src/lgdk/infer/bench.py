@@ -14,8 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from lgdk.data.procedural import generate_clip
 from lgdk.infer.predictor import Predictor, PredictorOptions
 
-PARTS = {"query_encoder": "encoder", "memory_encoder": "encoder", "reader": "memory read",
-         "kernel_head": "kernels + head", "decoder": "decoder"}
+PARTS = {"query_encoder": "query encoder", "memory_encoder": "memory encoder",
+         "reader": "memory read", "kernel_head": "kernels + head", "decoder": "decoder"}
 
 
 class PartTimer:

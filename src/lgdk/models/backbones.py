@@ -6,6 +6,7 @@ and 16 of the input frame, always channels-first `(B, C, H/s, W/s)`.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import timm
 import torch
 from torch import nn
+
+from lgdk.models.fold import fold_batchnorm
 
 # Backbones the project knows; any other timm model with features_only support works too.
 KNOWN_BACKBONES = (
@@ -81,6 +84,7 @@ class Backbone(nn.Module):
     ) -> None:
         super().__init__()
         self.name = name
+        self.in_chans = in_chans
         kwargs: dict = {}
         if name.startswith("swin"):
             kwargs["strict_img_size"] = False
@@ -154,6 +158,26 @@ class Backbone(nn.Module):
                 "is it a weights file for this backbone?"
             )
         self.model.load_state_dict(usable, strict=False)
+
+    @torch.no_grad()
+    def fold_batchnorm(self, atol: float = 1e-3) -> int:
+        """For inference: fold the BatchNorm layers into their convolutions (eval mode).
+        The folded copy replaces the model only if it gives the same features on a probe
+        input; returns the number of folded layers (0 when nothing changed)."""
+        if self.training:
+            raise RuntimeError("fold_batchnorm is for inference: call model.eval() first")
+        folded = copy.deepcopy(self.model)
+        count = fold_batchnorm(folded)
+        if not count:
+            return 0
+        param = next(self.model.parameters())
+        probe = torch.rand(1, self.in_chans, 64, 64, generator=torch.Generator().manual_seed(0))
+        probe = probe.to(param.device, param.dtype)
+        for before, after in zip(self.model(probe), folded(probe)):
+            if not torch.allclose(before, after, atol=atol, rtol=atol):
+                return 0
+        self.model = folded
+        return count
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x: (B, in_chans, H, W), the first 3 channels an RGB image in 0..1."""

@@ -22,15 +22,46 @@ def affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str) -> to
     Memory positions are the last, contiguous dimension: the product, the top-k and the
     softmax then all run along rows, which is 2-3 times faster on a CPU than (B, M, P).
     """
+    return _affinity_rows(query_key, memory_key, _memory_term(memory_key, kind))
+
+
+def _memory_term(memory_key: torch.Tensor, kind: str) -> torch.Tensor | None:
+    """The part of the affinity that depends on memory positions only: (B, 1, M) or None."""
     if kind not in ("l2", "dot"):
         raise ValueError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
+    if kind == "dot":
+        return None
+    # -|m - q|^2 = 2 q.m - |m|^2 - |q|^2, scaled
+    return memory_key.pow(2).sum(dim=1, keepdim=True) * -(memory_key.shape[1] ** -0.5)
+
+
+def _affinity_rows(query_key: torch.Tensor, memory_key: torch.Tensor,
+                   memory_term: torch.Tensor | None) -> torch.Tensor:
+    """`affinity` from the precomputed memory term: (B, Ck, P), (B, Ck, M) -> (B, P, M)."""
     scale = query_key.shape[1] ** -0.5
     query_rows = query_key.transpose(1, 2)  # (B, P, Ck)
-    if kind == "dot":
+    if memory_term is None:
         return torch.bmm(query_rows * scale, memory_key)
-    # -|m - q|^2 = 2 q.m - |m|^2 - |q|^2; one fused multiply-add writes the (B, P, M) result
-    mem_sq = memory_key.pow(2).sum(dim=1, keepdim=True)  # (B, 1, M)
-    return torch.baddbmm(mem_sq * -scale, query_rows * (2 * scale), memory_key)
+    # one fused multiply-add writes the (B, P, M) result
+    return torch.baddbmm(memory_term, query_rows * (2 * scale), memory_key)
+
+
+def top_affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str, k: int,
+                 block_elements: int = 2**21) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest affinities of each query position and their memory positions.
+
+    query_key: (B, Ck, P); memory_key: (B, Ck, M) -> values and indices, both (B, P, k).
+    Computed a block of query positions at a time: a (rows, M) block of about
+    `block_elements` (8 MB) stays in the CPU's cache between the product and the top-k,
+    instead of a (P, M) matrix of 100 MB at 480p with 10 memory frames going to memory and
+    back (that read is about 20% faster)."""
+    term = _memory_term(memory_key, kind)
+    rows = max(1, block_elements // (memory_key.shape[0] * memory_key.shape[2]))
+    blocks = [
+        _affinity_rows(query_key[:, :, i:i + rows], memory_key, term).topk(k, dim=2)
+        for i in range(0, query_key.shape[2], rows)
+    ]
+    return torch.cat([v for v, _ in blocks], dim=1), torch.cat([i for _, i in blocks], dim=1)
 
 
 def softmax_weights(sim: torch.Tensor, top_k: int = 0) -> torch.Tensor:
@@ -60,14 +91,14 @@ def read_memory(
     """
     b, ck, h, w = query_key.shape
     n, cv = memory_value.shape[1:3]
-    sim = affinity(query_key.flatten(2), memory_key.flatten(2), kind)  # (B, P, M)
-    p, m = sim.shape[1:]
+    queries, keys = query_key.flatten(2), memory_key.flatten(2)  # (B, Ck, P), (B, Ck, M)
+    p, m = queries.shape[2], keys.shape[2]
     values = memory_value.flatten(3).reshape(b, n * cv, m)  # (B, N*Cv, M)
     if top_k and top_k < m:
-        top, index = sim.topk(top_k, dim=2)  # (B, P, k)
+        top, index = top_affinity(queries, keys, kind, top_k)  # (B, P, k)
         weights = torch.softmax(top, dim=2)
         rows = values.transpose(1, 2)  # (B, M, N*Cv)
-        if _sparse_ok(sim):
+        if _sparse_ok(weights):
             out = _sparse_sum(weights, index, rows)
         else:
             offset = torch.arange(b, device=index.device).view(b, 1, 1) * m
@@ -77,14 +108,15 @@ def read_memory(
             out = out.view(b, p, n * cv)
         out = out.transpose(1, 2)  # (B, N*Cv, P)
     else:
+        sim = affinity(queries, keys, kind)  # (B, P, M)
         out = torch.bmm(values, torch.softmax(sim, dim=2).transpose(1, 2))  # (B, N*Cv, P)
     return out.reshape(b, n, cv, h, w)
 
 
-def _sparse_ok(sim: torch.Tensor) -> bool:
+def _sparse_ok(weights: torch.Tensor) -> bool:
     """The sparse form serves CPU inference; training (gradients) and graph export take the
     gather form, which computes the same numbers."""
-    return (sim.device.type == "cpu" and not torch.is_grad_enabled()
+    return (weights.device.type == "cpu" and not torch.is_grad_enabled()
             and not torch.compiler.is_exporting())
 
 

@@ -53,6 +53,12 @@ class LGDK(nn.Module):
             cfg.kernel_size, cfg.kernel_hidden,
         )
 
+    def fold_batchnorm(self) -> int:
+        """Inference only (eval mode): fold the backbones' BatchNorm layers into their
+        convolutions; same outputs, less time. Returns the number of folded layers."""
+        backbones = [m for m in self.modules() if isinstance(m, Backbone)]
+        return sum(b.fold_batchnorm() for b in backbones)
+
     # ---- the steps -------------------------------------------------------------------
     def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
         """frame: (B, 3, H, W), RGB in 0..1, H and W multiples of 16."""
