@@ -7,6 +7,7 @@ import logging
 import sys
 
 from lgdk.errors import UserError, user_error_types
+from lgdk.runtime import keep_large_allocations
 
 
 def _add_train(sub) -> None:
@@ -36,6 +37,9 @@ def cmd_train(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lgdk", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs")
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="keep the C library's default allocation settings (by default "
+                        "lgdk keeps large freed blocks for reuse: faster on a CPU)")
     sub = parser.add_subparsers(dest="command", required=True)
     from lgdk import cli_commands
 
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     handler = COMMANDS.get(args.command) or cli_commands.COMMANDS[args.command]
+    if not args.system_malloc:
+        keep_large_allocations()
     try:
         return handler(args)
     except UserError as exc:
