@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The ablation rows of the paper's Table 2, each trained the same way at CPU scale
-# (presets ablation-cpu-stage0 then ablation-cpu-stage2; about 17 min a row on 2 cores, with its evaluation)
-# and measured on DAVIS-2016 dev-val at the shipped model's settings (top-k 20: training
-# checkpoints keep the dense read). Re-running resumes.
+# (presets ablation-cpu-stage0 then ablation-cpu-stage2; about 17 min a row on 2 cores,
+# evaluation included) and measured on DAVIS-2016 dev-val at the shipped model's settings
+# (top-k 20: training checkpoints keep the dense read). Re-running resumes.
 # usage: scripts/ablate.sh [OUT_DIR] [ROW ...]   rows: static local global both both-aspp
 set -euo pipefail
 LGDK=${LGDK:-.venv/bin/lgdk}

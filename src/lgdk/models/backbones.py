@@ -15,7 +15,7 @@ import timm
 import torch
 from torch import nn
 
-from lgdk.models.fold import fold_batchnorm
+from lgdk.models import fold
 
 # Backbones the project knows; any other timm model with features_only support works too.
 KNOWN_BACKBONES = (
@@ -170,7 +170,7 @@ class Backbone(nn.Module):
         if self.training:
             raise RuntimeError("fold_batchnorm is for inference: call model.eval() first")
         folded = copy.deepcopy(self.model)
-        count = fold_batchnorm(folded)
+        count = fold.fold_batchnorm(folded)
         if not count:
             return 0
         param = next(self.model.parameters())
