@@ -83,6 +83,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 10
     init_from: str | None = None  # checkpoint to start from (the previous stage)
+    init_matching_only: bool = False  # load only init_from's tensors that fit (new parts fresh)
     val_root: str | None = None  # DAVIS-layout folder to validate on
     val_every: int = 0
     val_size: int = 480  # processing shorter side for validation (0: the frames' own)

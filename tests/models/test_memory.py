@@ -90,11 +90,19 @@ def test_sparse_inference_read_equals_the_differentiable_gather():
 
 
 @pytest.mark.parametrize("kind", ["l2", "dot"])
-def test_top_affinity_in_blocks_equals_top_k_of_the_whole_affinity(kind):
-    query, memory = torch.randn(2, 8, 50), torch.randn(2, 8, 70)
+@pytest.mark.parametrize("chunk", [1, 4, 64])
+def test_top_affinity_in_blocks_equals_top_k_of_the_whole_affinity(kind, chunk):
+    query = torch.randn(2, 8, 50, requires_grad=True)
+    memory = torch.randn(2, 8, 70, requires_grad=True)
     full_values, full_index = affinity(query, memory, kind).topk(5, dim=2)
-    # 2 * 70 * 3 elements per block: 3 query rows a block, the last block shorter
-    values, index = top_affinity(query, memory, kind, 5, block_elements=2 * 70 * 3)
+    # chunk 4: 70 columns padded to 72 (18 chunks); 2 * 72 * 3 elements per block: 3 query
+    # rows a block, the last block shorter
+    values, index = top_affinity(query, memory, kind, 5, block_elements=2 * 72 * 3,
+                                 chunk=chunk)
     assert values.shape == index.shape == (2, 50, 5)
     assert torch.allclose(values, full_values, atol=1e-5)
     assert torch.equal(index, full_index)
+    assert int(index.max()) < 70  # never a padding column
+    values.sum().backward()  # training reads through the same function
+    assert query.grad.abs().sum() > 0 and memory.grad.abs().sum() > 0
+    assert torch.isfinite(memory.grad).all()

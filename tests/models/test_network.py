@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from lgdk.config import Config
-from lgdk.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from lgdk.models.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_matching_weights,
+    save_checkpoint,
+)
 from lgdk.models.network import aggregate, build_model
 from tests.conftest import tiny_config
 
@@ -35,7 +40,7 @@ def test_soft_aggregation_sums_to_one_and_keeps_order():
     assert torch.equal((probs[:, 1:].argmax(dim=1))[strong], top[strong])
 
 
-@pytest.mark.parametrize("memory_encoder", ["light", "full"])
+@pytest.mark.parametrize("memory_encoder", ["light", "fast", "full"])
 def test_every_parameter_gets_a_gradient_and_no_nan(memory_encoder):
     model = build_model(tiny_config(memory_encoder=memory_encoder)).train()
     frames, masks = clip(b=2)
@@ -102,6 +107,21 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 
     with pytest.raises(CheckpointError, match="another architecture"):
         load_weights_into(other, tmp_path / "m.safetensors")
+
+
+def test_matching_weights_load_and_the_new_memory_encoder_starts_fresh(tmp_path):
+    cfg = Config(model=tiny_config(memory_encoder="light"))
+    trained = build_model(cfg.model)
+    save_checkpoint(tmp_path / "m.safetensors", trained, cfg)
+    fast = build_model(dataclasses.replace(cfg.model, memory_encoder="fast"))
+    fresh = load_matching_weights(fast, tmp_path / "m.safetensors")
+    assert fresh and all(name.startswith("memory_encoder.") for name in fresh)
+    for name, tensor in fast.state_dict().items():
+        if name not in fresh:
+            assert torch.equal(tensor, trained.state_dict()[name]), name
+    unrelated = torch.nn.Linear(3, 3)
+    with pytest.raises(CheckpointError, match="shares no tensor"):
+        load_matching_weights(unrelated, tmp_path / "m.safetensors")
 
 
 def test_not_a_checkpoint_is_refused(tmp_path):

@@ -93,3 +93,19 @@ def load_weights_into(model: torch.nn.Module, path: str | os.PathLike,
             "use a model config that matches it"
         )
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def load_matching_weights(model: torch.nn.Module, path: str | os.PathLike,
+                          map_location: str = "cpu") -> list[str]:
+    """Load the tensors of a checkpoint whose names and shapes match the model's (to start
+    a changed architecture from a trained one). Returns the model's tensors left as they
+    were; refuses a checkpoint that shares nothing with the model."""
+    state = load_file(str(path), device=map_location)
+    own = model.state_dict()
+    fits = {k: v.to(own[k].dtype) for k, v in state.items()
+            if k in own and own[k].shape == v.shape}
+    if not fits:
+        raise CheckpointError(f"{path} shares no tensor with this model; start from a "
+                              "checkpoint of a related architecture")
+    model.load_state_dict(fits, strict=False)
+    return sorted(set(own) - set(fits))

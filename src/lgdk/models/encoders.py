@@ -94,3 +94,32 @@ class LightMemoryEncoder(nn.Module):
             m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
         value = self.out(self.fuse(torch.cat([f16, m16], dim=1)))
         return value.view(b, n, *value.shape[1:])
+
+
+class FastMemoryEncoder(nn.Module):
+    """A cheaper light encoder (about 1 of the light one's 5 GMAC at 480p): the masks are
+    area-pooled to stride 4 before two strided convs, the fusion with the query's f16 is a
+    1x1 conv, and one 3x3 conv refines it (residual)."""
+
+    def __init__(self, c16: int, value_dim: int, width: int = 32) -> None:
+        super().__init__()
+        self.mask_net = nn.Sequential(
+            nn.Conv2d(2, width // 2, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(width // 2, width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+        )
+        self.fuse = nn.Conv2d(c16 + width, value_dim, 1)
+        self.refine = nn.Conv2d(value_dim, value_dim, 3, padding=1)
+
+    def forward(
+        self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
+    ) -> torch.Tensor:
+        """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing query.f16."""
+        b, n = masks.shape[:2]
+        x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
+        m16 = self.mask_net(F.avg_pool2d(x, 4))  # (B*N, width, H/16, W/16)
+        f16 = query.f16.repeat_interleave(n, dim=0)
+        if m16.shape[-2:] != f16.shape[-2:]:
+            m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
+        fused = self.fuse(torch.cat([f16, m16], dim=1))
+        value = fused + self.refine(F.relu(fused))
+        return value.view(b, n, *value.shape[1:])

@@ -18,6 +18,7 @@ from lgdk.config import ModelConfig
 from lgdk.models.backbones import Backbone
 from lgdk.models.decoder import Decoder
 from lgdk.models.encoders import (
+    FastMemoryEncoder,
     FullMemoryEncoder,
     LightMemoryEncoder,
     QueryEncoder,
@@ -34,8 +35,8 @@ ABSENT_LOGIT = -30.0  # logit of an object that is not there: probability ~1e-13
 class LGDK(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.memory_encoder not in ("full", "light"):
-            raise ValueError(f"model.memory_encoder must be 'full' or 'light', not "
+        if cfg.memory_encoder not in ("full", "light", "fast"):
+            raise ValueError(f"model.memory_encoder must be 'full', 'light' or 'fast', not "
                              f"'{cfg.memory_encoder}'")
         self.cfg = cfg
         backbone = Backbone(cfg.backbone, 3, cfg.pretrained, cfg.weights_file)
@@ -44,8 +45,10 @@ class LGDK(nn.Module):
         if cfg.memory_encoder == "full":
             mem_backbone = Backbone(cfg.backbone, 5, cfg.pretrained, cfg.weights_file)
             self.memory_encoder: nn.Module = FullMemoryEncoder(mem_backbone, cfg.value_dim)
-        else:
+        elif cfg.memory_encoder == "light":
             self.memory_encoder = LightMemoryEncoder(ch.c16, cfg.value_dim)
+        else:
+            self.memory_encoder = FastMemoryEncoder(ch.c16, cfg.value_dim)
         self.reader = MemoryReader(cfg.affinity, cfg.top_k)
         self.decoder = Decoder(2 * cfg.value_dim, ch.c8, ch.c4, cfg.decoder_dim, cfg.aspp)
         self.kernel_head = KernelHead(

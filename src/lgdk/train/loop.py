@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from lgdk.config import Config, to_dict
 from lgdk.data.clips import ClipDataset
-from lgdk.models.checkpoint import load_weights_into, save_checkpoint
+from lgdk.models.checkpoint import load_matching_weights, load_weights_into, save_checkpoint
 from lgdk.models.network import LGDK, build_model
 from lgdk.train.distributed import DistInfo, average_scalar, setup, teardown
 from lgdk.train.loss import batch_iou, bootstrap_fraction, clip_loss
@@ -82,7 +82,11 @@ class Trainer:
             self.device = f"cuda:{self.info.local_rank}"
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model)
-        if cfg.train.init_from:
+        if cfg.train.init_from and cfg.train.init_matching_only:
+            fresh = load_matching_weights(self.model, cfg.train.init_from)
+            log.info("started from %s; %d tensors not in it start fresh (e.g. %s)",
+                     cfg.train.init_from, len(fresh), fresh[:3])
+        elif cfg.train.init_from:
             load_weights_into(self.model, cfg.train.init_from)
         freeze_backbone_batchnorm(self.model)
         # channels-last: the same numbers, ~12% faster convolutions on this CPU (oneDNN)
