@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 PAD_AFFINITY = -1e9  # affinity of the padding columns of `top_affinity`: never in a top k
 
 
