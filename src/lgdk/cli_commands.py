@@ -59,7 +59,7 @@ def _add_segment(sub) -> None:
     p.add_argument("--flip", action="store_true", help="also process the mirrored frames")
     p.add_argument("--scales", default=None, help="shorter-side sizes to average, e.g. 480,600")
     p.add_argument("--size", type=int, default=None,
-                   help="processing shorter side (default: the model's own, 480 if unset)")
+                   help="processing shorter side (default: the model's own; 480 for ONNX)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--amp", action="store_true", help="mixed precision (GPU)")
     p.add_argument("--mem-every", type=int, default=5, help="a memory frame every N frames")
@@ -80,7 +80,7 @@ def _add_segment(sub) -> None:
 def cmd_segment(args) -> int:
     from lgdk.errors import UserError
     from lgdk.infer.engine import segment_dataset, segment_path
-    from lgdk.infer.loading import resolve_device
+    from lgdk.infer.loading import default_size, resolve_device
     from lgdk.infer.predictor import PredictorOptions
     from lgdk.infer.tta import make_predictor
 
@@ -93,7 +93,8 @@ def cmd_segment(args) -> int:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
     models = _models(args, device)
     scales = _parse_scales(args.scales)
-    options = PredictorOptions(size=args.size if args.size is not None else 480,
+    size = args.size if args.size is not None else default_size(models)
+    options = PredictorOptions(size=size,
                                mem_every=args.mem_every, max_memory=args.max_memory,
                                max_objects=args.max_objects, amp=args.amp)
 
@@ -174,7 +175,8 @@ def cmd_demo(args) -> int:
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="speed and memory of a model on a generated 854x480 clip")
     p.add_argument("--checkpoint", default=None, help="default: the shipped model")
-    p.add_argument("--size", type=int, default=480, help="processing shorter side")
+    p.add_argument("--size", type=int, default=None,
+                   help="processing shorter side (default: the model's own)")
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--objects", type=int, default=1)
     p.add_argument("--top-k", type=int, default=None,
@@ -192,11 +194,13 @@ def cmd_bench(args) -> int:
 
     from lgdk.eval.report import atomic_write
     from lgdk.infer import bench
-    from lgdk.infer.loading import resolve_device
+    from lgdk.infer.loading import default_size, resolve_device
     from lgdk.infer.predictor import PredictorOptions
 
     device = "cpu" if args.onnx else resolve_device(args.device)
     model = _models(args, device)[0]
+    if args.size is None:
+        args.size = default_size([model])
     options = PredictorOptions(size=args.size, amp=args.amp)
     report = {"machine": bench.machine(), "device": device, "size": args.size,
               "objects": args.objects, "frames": args.frames,

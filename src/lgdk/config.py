@@ -33,6 +33,7 @@ class ModelConfig:
     decoder_dim: int = 128  # channels of the stride-16 decoder stage (halved at each upsampling)
     affinity: str = "l2"  # "l2": negative squared L2 (STCN); "dot": dot product (STM)
     top_k: int = 0  # keep the k best memory positions per query position; 0 keeps all
+    inference_size: int = 480  # processing shorter side at inference unless --size is given
     local_kernel: bool = True  # kernel from the previous frame's object feature
     global_kernel: bool = True  # kernel from the mean object feature over all past frames
     aspp: bool = True  # ASPP before the decoder

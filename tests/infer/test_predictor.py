@@ -107,3 +107,13 @@ def test_labels_take_the_most_probable_channel_as_the_users_ids():
     assert labels.dtype == np.uint8
     # a tie (last pixel: background 0.4 = object 0.4) goes to the first channel, as argmax
     assert labels.tolist() == [[0, 3, 7, 0]]
+
+
+def test_the_processing_size_defaults_to_the_one_the_model_was_shipped_for():
+    from lgdk.infer.loading import default_size
+    from lgdk.models.network import build_model
+    from tests.conftest import tiny_config
+
+    assert default_size([build_model(tiny_config(inference_size=96))]) == 96
+    assert default_size([build_model(tiny_config())]) == 480  # the config's default
+    assert default_size([object()]) == 480  # an ONNX model says nothing

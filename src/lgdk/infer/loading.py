@@ -49,3 +49,10 @@ def load_models(checkpoints: list[str] | None, device: str,
             model = model.to(memory_format=torch.channels_last)
         models.append(model)
     return models
+
+
+def default_size(models: list) -> int:
+    """The processing size (shorter side) the first model was shipped for; 480 for models
+    that do not say (ONNX graphs, whose size is fixed at export)."""
+    cfg = getattr(models[0], "cfg", None)
+    return cfg.inference_size if cfg is not None else 480
