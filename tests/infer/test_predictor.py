@@ -117,3 +117,12 @@ def test_the_processing_size_defaults_to_the_one_the_model_was_shipped_for():
     assert default_size([build_model(tiny_config(inference_size=96))]) == 96
     assert default_size([build_model(tiny_config())]) == 480  # the config's default
     assert default_size([object()]) == 480  # an ONNX model says nothing
+
+
+def test_a_predictor_without_a_size_runs_at_the_models_own():
+    from lgdk.models.network import build_model
+    from tests.conftest import tiny_config
+
+    model = build_model(tiny_config(inference_size=48)).eval()
+    assert Predictor(model).options.size == 48
+    assert Predictor(model, PredictorOptions(size=0)).options.size == 0

@@ -8,7 +8,7 @@ that every wrapped predictor memorises the combined result.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -16,13 +16,14 @@ import torch.nn.functional as F
 
 from lgdk.data.masks import VOID
 from lgdk.errors import UserError
+from lgdk.infer.loading import default_size
 from lgdk.models.memory_bank import MemoryBank
 from lgdk.models.network import LGDK, aggregate, pad_to_multiple
 
 
 @dataclass(frozen=True)
 class PredictorOptions:
-    size: int = 480  # shorter side of the processing resolution; 0 = the input's
+    size: int | None = None  # processing shorter side; None: the model's; 0: the input's
     mem_every: int = 5  # a new memory frame every N frames (the given masks always kept)
     max_memory: int = 8  # at most this many non-permanent memory frames
     max_objects: int = 32
@@ -70,6 +71,8 @@ class Predictor(Streaming):
                  device: str | torch.device = "cpu") -> None:
         self.model = model.eval().to(device)
         self.options = options or PredictorOptions()
+        if self.options.size is None:
+            self.options = replace(self.options, size=default_size([model]))
         self.device = torch.device(device)
         self.max_objects = self.options.max_objects
         self.reset()
