@@ -80,7 +80,7 @@ def _add_segment(sub) -> None:
 def cmd_segment(args) -> int:
     from lgdk.errors import UserError
     from lgdk.infer.engine import segment_dataset, segment_path
-    from lgdk.infer.loading import default_size, resolve_device
+    from lgdk.infer.loading import resolve_device
     from lgdk.infer.predictor import PredictorOptions
     from lgdk.infer.tta import make_predictor
 
@@ -93,8 +93,7 @@ def cmd_segment(args) -> int:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
     models = _models(args, device)
     scales = _parse_scales(args.scales)
-    size = args.size if args.size is not None else default_size(models)
-    options = PredictorOptions(size=size,
+    options = PredictorOptions(size=args.size,  # None: each model's own inference_size
                                mem_every=args.mem_every, max_memory=args.max_memory,
                                max_objects=args.max_objects, amp=args.amp)
 

@@ -67,6 +67,19 @@ class FullMemoryEncoder(nn.Module):
         return value.view(b, n, *value.shape[1:])
 
 
+def f16_with_mask_features(query: QueryFeatures, masks: torch.Tensor,
+                           mask_net: nn.Module, pool: int = 1) -> torch.Tensor:
+    """The frame's f16 beside `mask_net`'s stride-16 features of each object's mask and the
+    other objects' (area-pooled by `pool` first). masks (B, N, H, W) -> (B*N, C16+Cm, h, w)."""
+    n = masks.shape[1]
+    x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
+    m16 = mask_net(F.avg_pool2d(x, pool) if pool > 1 else x)
+    f16 = query.f16.repeat_interleave(n, dim=0)
+    if m16.shape[-2:] != f16.shape[-2:]:
+        m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.cat([f16, m16], dim=1)
+
+
 class LightMemoryEncoder(nn.Module):
     """STCN/XMem-style: a small CNN on the masks, fused with the frame's query features."""
 
@@ -87,12 +100,7 @@ class LightMemoryEncoder(nn.Module):
     ) -> torch.Tensor:
         """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing query.f16."""
         b, n = masks.shape[:2]
-        x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
-        m16 = self.mask_net(x)
-        f16 = query.f16.repeat_interleave(n, dim=0)
-        if m16.shape[-2:] != f16.shape[-2:]:
-            m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
-        value = self.out(self.fuse(torch.cat([f16, m16], dim=1)))
+        value = self.out(self.fuse(f16_with_mask_features(query, masks, self.mask_net)))
         return value.view(b, n, *value.shape[1:])
 
 
@@ -115,11 +123,6 @@ class FastMemoryEncoder(nn.Module):
     ) -> torch.Tensor:
         """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing query.f16."""
         b, n = masks.shape[:2]
-        x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
-        m16 = self.mask_net(F.avg_pool2d(x, 4))  # (B*N, width, H/16, W/16)
-        f16 = query.f16.repeat_interleave(n, dim=0)
-        if m16.shape[-2:] != f16.shape[-2:]:
-            m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
-        fused = self.fuse(torch.cat([f16, m16], dim=1))
+        fused = self.fuse(f16_with_mask_features(query, masks, self.mask_net, pool=4))
         value = fused + self.refine(F.relu(fused))
         return value.view(b, n, *value.shape[1:])
