@@ -35,14 +35,15 @@ def resolve_device(device: str | None) -> str:
 
 def load_models(checkpoints: list[str] | None, device: str,
                 top_k: int | None = None) -> list[LGDK]:
-    """Load checkpoints (default: the shipped model) for inference, BatchNorm folded;
+    """Load checkpoints (default: the shipped model) for inference (BatchNorm folded, see
+    `LGDK.optimize_for_inference`);
     `top_k` overrides the memory read's."""
     paths = [Path(c) for c in checkpoints] if checkpoints else [default_checkpoint()]
     models = []
     for path in paths:
         model, _ = load_checkpoint(path)
         model = model.to(device).eval()
-        model.fold_batchnorm()
+        model.optimize_for_inference()
         if top_k is not None:
             model.reader.top_k = top_k
         if device == "cpu":

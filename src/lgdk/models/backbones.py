@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from lgdk.models import fold
+from lgdk.models.same_padding import replace_dynamic_same_padding
 
 # Backbones the project knows; any other timm model with features_only support works too.
 KNOWN_BACKBONES = (
@@ -162,24 +163,37 @@ class Backbone(nn.Module):
             )
         self.model.load_state_dict(usable, strict=False)
 
-    @torch.no_grad()
     def fold_batchnorm(self, atol: float = 1e-3) -> int:
         """For inference: fold the BatchNorm layers into their convolutions (eval mode).
         The folded copy replaces the model only if it gives the same features on a probe
         input; returns the number of folded layers (0 when nothing changed)."""
+        return self._checked_rewrite(fold.fold_batchnorm, atol)
+
+    def optimize_for_inference(self, atol: float = 1e-3) -> int:
+        """BatchNorm folded, then TensorFlow-style strided convolutions without their
+        padded input copies; same features (checked). Returns the layers changed."""
+        def rewrite(model: nn.Module) -> int:
+            return fold.fold_batchnorm(model) + replace_dynamic_same_padding(model)
+
+        return self._checked_rewrite(rewrite, atol)
+
+    @torch.no_grad()
+    def _checked_rewrite(self, rewrite, atol: float) -> int:
+        """Apply `rewrite` (in place, returning a count of changes) to a copy of the timm
+        model; keep the copy only if its features match on a probe input."""
         if self.training:
             raise RuntimeError("fold_batchnorm is for inference: call model.eval() first")
-        folded = copy.deepcopy(self.model)
-        count = fold.fold_batchnorm(folded)
+        rewritten = copy.deepcopy(self.model)
+        count = rewrite(rewritten)
         if not count:
             return 0
         param = next(self.model.parameters())
-        probe = torch.rand(1, self.in_chans, 64, 64, generator=torch.Generator().manual_seed(0))
+        probe = torch.rand(1, self.in_chans, 64, 80, generator=torch.Generator().manual_seed(0))
         probe = probe.to(param.device, param.dtype)
-        for before, after in zip(self.model(probe), folded(probe)):
+        for before, after in zip(self.model(probe), rewritten(probe)):
             if not torch.allclose(before, after, atol=atol, rtol=atol):
                 return 0
-        self.model = folded
+        self.model = rewritten
         return count
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
