@@ -66,6 +66,10 @@ def _add_segment(sub) -> None:
     p.add_argument("--max-memory", type=int, default=8,
                    help="bound on memory frames (besides the given masks)")
     p.add_argument("--max-objects", type=int, default=32)
+    p.add_argument("--encode-every", type=int, default=0,
+                   help="also encode every N-th frame as the local (previous-frame) memory; "
+                        "0: memory frames only (default, faster and more accurate), 1: every "
+                        "frame (STM's temporary memory)")
     p.add_argument("--top-k", type=int, default=None,
                    help="memory read over the k best positions (default: the model's)")
     p.add_argument("--onnx", default=None,
@@ -95,6 +99,7 @@ def cmd_segment(args) -> int:
     scales = _parse_scales(args.scales)
     options = PredictorOptions(size=args.size,  # None: each model's own inference_size
                                mem_every=args.mem_every, max_memory=args.max_memory,
+                               encode_every=args.encode_every,
                                max_objects=args.max_objects, amp=args.amp)
 
     def make():
@@ -183,6 +188,10 @@ def _add_bench(sub) -> None:
     p.add_argument("--onnx", default=None, help="time this exported graph (ONNX Runtime)")
     p.add_argument("--device", default=None)
     p.add_argument("--amp", action="store_true")
+    p.add_argument("--encode-every", type=int, default=0,
+                   help="also encode every N-th frame as the local (previous-frame) memory; "
+                        "0: memory frames only (default, faster and more accurate), 1: every "
+                        "frame (STM's temporary memory)")
     p.add_argument("--long", default="500,10000",
                    help="frame counts for the long-video memory check ('' to skip)")
     p.add_argument("--json", default=None)
@@ -200,7 +209,7 @@ def cmd_bench(args) -> int:
     model = _models(args, device)[0]
     if args.size is None:
         args.size = default_size([model])
-    options = PredictorOptions(size=args.size, amp=args.amp)
+    options = PredictorOptions(size=args.size, amp=args.amp, encode_every=args.encode_every)
     report = {"machine": bench.machine(), "device": device, "size": args.size,
               "objects": args.objects, "frames": args.frames,
               "runtime": "onnxruntime" if args.onnx else "pytorch"}

@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
 from lgdk.data.procedural import generate_clip
+from lgdk.errors import UserError
 from lgdk.infer.predictor import Predictor, PredictorOptions, labels_from_probs
 from lgdk.infer.tta import AveragingPredictor, make_predictor
 
@@ -72,6 +74,46 @@ def test_memory_stays_bounded_over_a_long_clip(tiny_model):
     plateau = max(b for _, b in sizes[10:30])
     assert max(b for _, b in sizes[30:]) <= plateau  # flat after filling up
     assert p.bank.entries[0].frame_index == 0  # the given mask's frame is never dropped
+
+
+def test_encode_every_skips_the_memory_encoder_between_refreshes(tiny_model):
+    c = clip(frames=8)
+    calls = []
+    hook = tiny_model.memory_encoder.register_forward_hook(lambda *_: calls.append(1))
+    p = Predictor(tiny_model, PredictorOptions(size=0, mem_every=5, encode_every=3))
+    try:
+        for t, frame in enumerate(c.frames):
+            p.step(frame, c.labels[0] if t == 0 else None)
+            if t == 4:
+                assert p.bank.previous.frame_index == 3  # frame 4 was not encoded
+    finally:
+        hook.remove()
+    # encoded: 0 (given), 3 (every 3), 5 (memory frame), 6 (every 3); not 1, 2, 4, 7
+    assert len(calls) == 4
+    assert [e.frame_index for e in p.bank.entries] == [0, 5]
+    assert p.bank.previous.frame_index == 6
+    assert [e.frame_index for e in p.bank.readable()] == [0, 5, 6]
+
+
+def test_by_default_only_memory_frames_are_encoded(tiny_model):
+    c = clip(frames=8)
+    calls = []
+    hook = tiny_model.memory_encoder.register_forward_hook(lambda *_: calls.append(1))
+    p = Predictor(tiny_model, PredictorOptions(size=0, mem_every=5))
+    try:
+        for t, frame in enumerate(c.frames):
+            p.step(frame, c.labels[0] if t == 0 else None)
+    finally:
+        hook.remove()
+    assert len(calls) == 2  # frames 0 and 5
+    assert [e.frame_index for e in p.bank.readable()] == [0, 5]
+
+
+def test_negative_or_zero_refresh_intervals_are_refused():
+    with pytest.raises(UserError, match="--encode-every must be 0"):
+        PredictorOptions(encode_every=-1)
+    with pytest.raises(UserError, match="--mem-every must be at least 1"):
+        PredictorOptions(mem_every=-2)
 
 
 def test_flip_of_a_symmetric_clip_is_symmetric(tiny_model):

@@ -72,13 +72,17 @@ def _clip(frames: int, objects: int, height: int = 480, width: int = 854, seed: 
 
 
 def frame_flops(model, options: PredictorOptions, device: str, objects: int) -> float:
-    clip = _clip(3, objects)
+    """FLOPs per frame, averaged over one memory period (`mem_every` frames: one of them
+    runs the memory encoder, the others may not)."""
+    period = options.mem_every
+    clip = _clip(2 + period, objects)
     p = Predictor(model, options, device)
     p.step(clip.frames[0], clip.labels[0])
     p.step(clip.frames[1])
     with FlopCounterMode(display=False) as counter:
-        p.step(clip.frames[2])
-    return counter.get_total_flops()
+        for frame in clip.frames[2:]:
+            p.step(frame)
+    return counter.get_total_flops() / period
 
 
 def rss_mb() -> float:

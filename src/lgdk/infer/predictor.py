@@ -26,9 +26,19 @@ class PredictorOptions:
     size: int | None = None  # processing shorter side; None: the model's; 0: the input's
     mem_every: int = 5  # a new memory frame every N frames (the given masks always kept)
     max_memory: int = 8  # at most this many non-permanent memory frames
+    # frames encoded as the local (previous-frame) memory and O_{t-1} besides the memory
+    # frames: every N-th; 0: none (STCN's choice), 1: every frame (STM's temporary memory)
+    encode_every: int = 0
     max_objects: int = 32
     flip: bool = False  # process the mirrored frame (used by the flip wrapper)
     amp: bool = False  # autocast on GPU
+
+    def __post_init__(self) -> None:
+        if self.mem_every < 1:
+            raise UserError(f"--mem-every must be at least 1, not {self.mem_every}")
+        if self.encode_every < 0:
+            raise UserError(f"--encode-every must be 0 (memory frames only) or more, not "
+                            f"{self.encode_every}")
 
 
 def processing_size(height: int, width: int, size: int) -> tuple[int, int]:
@@ -145,6 +155,9 @@ class Predictor(Streaming):
         if self.bank.num_objects == 0:
             return
         as_memory = given or self.frame_index - self.last_memory >= self.options.mem_every
+        every = self.options.encode_every
+        if not as_memory and not (every and self.frame_index % every == 0):
+            return  # the previous frame in the bank stays the last one encoded
         masks = self._to_model(probs, tuple(x.shape[-2:]))[:, 1:]
         with torch.autocast(self.device.type, enabled=self.options.amp and
                             self.device.type == "cuda"):

@@ -123,7 +123,8 @@ def read_memory(
     n, cv = memory_value.shape[1:3]
     queries, keys = query_key.flatten(2), memory_key.flatten(2)  # (B, Ck, P), (B, Ck, M)
     p, m = queries.shape[2], keys.shape[2]
-    values = memory_value.flatten(3).reshape(b, n * cv, m)  # (B, N*Cv, M)
+    values = memory_value.flatten(3).reshape(b, n * cv, m)  # (B, N*Cv, M); a view when
+    # the values are position-major (`MemoryBank.stacked`): then `rows` below is contiguous
     if top_k and top_k < m:
         top, index = top_affinity(queries, keys, kind, top_k)  # (B, P, k)
         weights = torch.softmax(top, dim=2)

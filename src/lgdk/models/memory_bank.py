@@ -16,8 +16,15 @@ import torch
 class MemoryEntry:
     frame_index: int
     key: torch.Tensor  # (B, Ck, h, w)
-    value: torch.Tensor  # (B, N, Cv, h, w)
+    value: torch.Tensor  # (B, N, Cv, h, w), stored position-major: see `position_major`
     permanent: bool
+
+
+def position_major(value: torch.Tensor) -> torch.Tensor:
+    """(B, N, Cv, h, w) with the memory of a (B, h, w, N, Cv) tensor: every position's
+    values of all objects and channels side by side, the rows that a top-k memory read
+    picks. Stacking such entries over frames gives those rows without a transposing copy."""
+    return value.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)
 
 
 @dataclass
@@ -48,7 +55,7 @@ class MemoryBank:
     ) -> None:
         """Record frame `frame_index`: key (B, Ck, h, w), value (B, N, Cv, h, w), features
         (B, N, Cv). It always becomes the previous frame; `as_memory` also stores it."""
-        entry = MemoryEntry(frame_index, key, value, permanent)
+        entry = MemoryEntry(frame_index, key, position_major(value), permanent)
         self._update_features(features)
         self.previous = entry
         if as_memory or permanent:
@@ -96,12 +103,16 @@ class MemoryBank:
         return sorted(starts.items())
 
     def stacked(self, start_frame: int, objects: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys (B, Ck, T, h, w) and values (B, n, Cv, T, h, w) of frames >= start_frame."""
+        """Keys (B, Ck, T, h, w) and values (B, n, Cv, T, h, w) of frames >= start_frame;
+        the values' memory is (B, T, h, w, n, Cv), position-major (see `position_major`)."""
         chosen = [e for e in self.readable() if e.frame_index >= start_frame]
         keys = torch.stack([e.key for e in chosen], dim=2)
-        index = torch.tensor(objects, device=keys.device)
-        values = torch.stack([e.value.index_select(1, index) for e in chosen], dim=3)
-        return keys, values
+        values = [e.value for e in chosen]
+        if objects != list(range(values[-1].shape[1])):
+            index = torch.tensor(objects, device=keys.device)
+            values = [v.index_select(1, index) for v in values]
+        rows = torch.stack([v.permute(0, 3, 4, 1, 2) for v in values], dim=1)  # (B,T,h,w,n,Cv)
+        return keys, rows.permute(0, 4, 5, 1, 2, 3)
 
     def nbytes(self) -> int:
         tensors = [t for e in self.readable() for t in (e.key, e.value)]
