@@ -46,7 +46,11 @@ def test_onnx_runtime_gives_the_masks_of_pytorch(exported):
     for a, b in zip(torch_probs, onnx_probs):
         assert a.shape == b.shape
         assert torch.allclose(a, b, atol=1e-4)
-        assert (torch_pred.labels(a) == onnx_pred.labels(b)).all()
+        # labels agree wherever the two most probable channels are not tied (to 1e-4)
+        top2 = a.topk(2, dim=0).values
+        clear = (top2[0] - top2[1] > 1e-4).numpy()
+        assert clear.mean() > 0.5  # (a random model ties two objects in places)
+        assert (torch_pred.labels(a) == onnx_pred.labels(b))[clear].all()
 
 
 def test_export_refuses_a_size_that_is_not_a_multiple_of_16(exported, tmp_path):

@@ -95,18 +95,26 @@ def test_encode_every_skips_the_memory_encoder_between_refreshes(tiny_model):
     assert [e.frame_index for e in p.bank.readable()] == [0, 5, 6]
 
 
-def test_by_default_only_memory_frames_are_encoded(tiny_model):
+@pytest.mark.parametrize("every, encoded, readable", [
+    (None, 5, [0, 5, 6]),  # the default, 2: frames 0, 2, 4, 5 (memory) and 6
+    (0, 2, [0, 5]),  # memory frames only: 0 and 5
+    (1, 8, [0, 5, 7]),  # every frame
+])
+def test_which_frames_the_memory_encoder_sees(tiny_model, every, encoded, readable):
     c = clip(frames=8)
     calls = []
     hook = tiny_model.memory_encoder.register_forward_hook(lambda *_: calls.append(1))
-    p = Predictor(tiny_model, PredictorOptions(size=0, mem_every=5))
+    options = PredictorOptions(size=0, mem_every=5)
+    if every is not None:
+        options = PredictorOptions(size=0, mem_every=5, encode_every=every)
+    p = Predictor(tiny_model, options)
     try:
         for t, frame in enumerate(c.frames):
             p.step(frame, c.labels[0] if t == 0 else None)
     finally:
         hook.remove()
-    assert len(calls) == 2  # frames 0 and 5
-    assert [e.frame_index for e in p.bank.readable()] == [0, 5]
+    assert len(calls) == encoded
+    assert [e.frame_index for e in p.bank.readable()] == readable
 
 
 def test_negative_or_zero_refresh_intervals_are_refused():

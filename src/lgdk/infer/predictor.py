@@ -27,8 +27,9 @@ class PredictorOptions:
     mem_every: int = 5  # a new memory frame every N frames (the given masks always kept)
     max_memory: int = 8  # at most this many non-permanent memory frames
     # frames encoded as the local (previous-frame) memory and O_{t-1} besides the memory
-    # frames: every N-th; 0: none (STCN's choice), 1: every frame (STM's temporary memory)
-    encode_every: int = 0
+    # frames: every N-th; 1: every frame (STM's temporary memory, the paper's local kernel);
+    # 0: memory frames only (STCN's choice: faster, but objects may swap identities)
+    encode_every: int = 2
     max_objects: int = 32
     flip: bool = False  # process the mirrored frame (used by the flip wrapper)
     amp: bool = False  # autocast on GPU

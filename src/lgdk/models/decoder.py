@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgdk.models.tensor_layout import memory_format_of, repeat_objects
+
 
 class ResBlock(nn.Module):
     """Pre-activation residual block (STM's), with a 1x1 projection when channels change."""
@@ -37,7 +39,8 @@ class ASPP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [F.relu(b(x)) for b in self.branches]
         pooled = F.relu(self.pool(x.mean(dim=(2, 3), keepdim=True)))
-        outs.append(pooled.expand(-1, -1, x.shape[2], x.shape[3]))
+        pooled = pooled.expand(-1, -1, x.shape[2], x.shape[3])
+        outs.append(pooled.contiguous(memory_format=memory_format_of(outs[0])))
         return self.fuse(torch.cat(outs, dim=1))
 
 
@@ -79,7 +82,7 @@ class Decoder(nn.Module):
     ) -> torch.Tensor:
         """x16: (B*N, Cin, h, w); f8, f4: (B, C, ...) -> (B*N, dim/4, H/4, W/4)."""
         x = self.compress(self.entry(x16))
-        s8 = self.refine8.skip_features(f8).repeat_interleave(n_objects, dim=0)
+        s8 = repeat_objects(self.refine8.skip_features(f8), n_objects)
         x = self.refine8(s8, x)
-        s4 = self.refine4.skip_features(f4).repeat_interleave(n_objects, dim=0)
+        s4 = repeat_objects(self.refine4.skip_features(f4), n_objects)
         return self.refine4(s4, x)

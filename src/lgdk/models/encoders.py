@@ -10,6 +10,7 @@ from torch import nn
 
 from lgdk.models.backbones import Backbone
 from lgdk.models.decoder import ResBlock
+from lgdk.models.tensor_layout import repeat_objects
 
 
 class QueryFeatures(NamedTuple):
@@ -74,7 +75,7 @@ def f16_with_mask_features(query: QueryFeatures, masks: torch.Tensor,
     n = masks.shape[1]
     x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
     m16 = mask_net(F.avg_pool2d(x, pool) if pool > 1 else x)
-    f16 = query.f16.repeat_interleave(n, dim=0)
+    f16 = repeat_objects(query.f16, n)
     if m16.shape[-2:] != f16.shape[-2:]:
         m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
     return torch.cat([f16, m16], dim=1)

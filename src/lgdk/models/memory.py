@@ -137,10 +137,10 @@ def read_memory(
             picked = picked.view(b * p, top_k, n * cv)  # (B*P, k, N*Cv)
             out = torch.bmm(weights.view(b * p, 1, top_k), picked)  # (B*P, 1, N*Cv)
             out = out.view(b, p, n * cv)
-        out = out.transpose(1, 2)  # (B, N*Cv, P)
-    else:
-        sim = affinity(queries, keys, kind)  # (B, P, M)
-        out = torch.bmm(values, torch.softmax(sim, dim=2).transpose(1, 2))  # (B, N*Cv, P)
+        # position-major like the memory: with one object, a channels-last map
+        return out.view(b, h, w, n, cv).permute(0, 3, 4, 1, 2)
+    sim = affinity(queries, keys, kind)  # (B, P, M)
+    out = torch.bmm(values, torch.softmax(sim, dim=2).transpose(1, 2))  # (B, N*Cv, P)
     return out.reshape(b, n, cv, h, w)
 
 

@@ -27,6 +27,7 @@ from lgdk.models.encoders import (
 from lgdk.models.kernels import KernelHead
 from lgdk.models.memory import MemoryReader, downsample_mask, object_features
 from lgdk.models.memory_bank import MemoryBank
+from lgdk.models.tensor_layout import memory_format_of, repeat_objects
 
 PAD_MULTIPLE = 16
 ABSENT_LOGIT = -30.0  # logit of an object that is not there: probability ~1e-13
@@ -101,8 +102,9 @@ class LGDK(nn.Module):
     ) -> torch.Tensor:
         """readout: (B, N, Cv, h, w) -> logits (B, N, H, W)."""
         b, n = readout.shape[:2]
-        qv = query.value.repeat_interleave(n, dim=0)  # (B*N, Cv, h, w)
+        qv = repeat_objects(query.value, n)  # (B*N, Cv, h, w)
         x16 = torch.cat([readout.flatten(0, 1), qv], dim=1)
+        x16 = x16.contiguous(memory_format=memory_format_of(qv))
         feats = self.decoder(x16, query.f8, query.f4, n)  # (B*N, D, H/4, W/4)
         logits = self.kernel_head(feats, global_feature, local_feature)
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
