@@ -15,6 +15,7 @@ from PIL import Image
 
 from lgdk.data.masks import MaskError, davis_palette, object_ids, read_mask, write_mask
 from lgdk.errors import UserError
+from lgdk.infer.background import BackgroundWriter, prefetch
 from lgdk.infer.predictor import Streaming
 from lgdk.infer.video_io import FrameSource, VideoWriter, open_frames
 
@@ -102,26 +103,29 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     writer = VideoWriter(overlay_path, source.fps) if overlay_path else None
+    masks_out = BackgroundWriter()
     bar = tqdm(total=len(source) or None, unit="frame", disable=not progress,
                dynamic_ncols=True, desc=source.path.name)
     start, count, names = time.time(), 0, set()
     try:
-        for index, (name, frame) in enumerate(source):
+        for index, (name, frame) in enumerate(prefetch(source)):
             names.add(name)
             mask = masks.get(index, name, frame.shape[:2])
             if mask is None and not predictor.object_ids:
                 raise MaskError(f"frame {name} (the first) has no mask; give --mask for it")
             probs = predictor.step(frame, mask)
             labels = predictor.labels(probs)
-            write_mask(partial / f"{name}.png", labels)
+            masks_out.submit(write_mask, partial / f"{name}.png", labels)
             if save_probs:
                 _save_probs(partial / "probs", name, probs)
             if writer:
                 writer.write(overlay(frame, labels))
             count += 1
             bar.update(1)
+        masks_out.finish()
     except BaseException:
         bar.close()
+        masks_out.abort()
         if writer:
             writer.abort()
         shutil.rmtree(partial, ignore_errors=True)
