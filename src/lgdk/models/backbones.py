@@ -182,7 +182,7 @@ class Backbone(nn.Module):
         """Apply `rewrite` (in place, returning a count of changes) to a copy of the timm
         model; keep the copy only if its features match on a probe input."""
         if self.training:
-            raise RuntimeError("fold_batchnorm is for inference: call model.eval() first")
+            raise RuntimeError("these rewrites are for inference: call model.eval() first")
         rewritten = copy.deepcopy(self.model)
         count = rewrite(rewritten)
         if not count:
