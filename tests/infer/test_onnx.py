@@ -15,10 +15,10 @@ from lgdk.infer.export import export_onnx, memory_path  # noqa: E402
 from lgdk.infer.onnx_model import OnnxModel  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=["fast", "light"])
+def exported(request, tmp_path_factory):
     torch.manual_seed(0)
-    model = build_model(tiny_config(top_k=6)).eval()
+    model = build_model(tiny_config(top_k=6, memory_encoder=request.param)).eval()
     path = tmp_path_factory.mktemp("onnx") / "step.onnx"
     export_onnx(model, path, height=64, width=96)
     return model, path

@@ -54,13 +54,14 @@ class StepGraph(nn.Module):
 
 
 class MemoryGraph(nn.Module):
-    """encode_memory: frame + soft masks -> memory values and eq.-1 object features."""
+    """encode_memory: frame + soft masks -> memory values and eq.-1 object features
+    (light and fast memory encoders: they read the query's f16, not the frame)."""
 
     def __init__(self, model: LGDK) -> None:
         super().__init__()
-        if model.cfg.memory_encoder != "light":
-            raise UserError("ONNX export supports the light memory encoder only (the "
-                            "default); export a model trained with model.memory_encoder=light")
+        if model.cfg.memory_encoder not in ("light", "fast"):
+            raise UserError("ONNX export supports the light and fast memory encoders (the "
+                            "default is fast), not 'full', whose backbone reads the frame")
         self.model = model
 
     def forward(self, frame, f16, masks):
