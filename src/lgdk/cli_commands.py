@@ -46,6 +46,14 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _add_encode_every(p) -> None:
+    """The memory-encoding policy flag, shared by segment and bench."""
+    p.add_argument("--encode-every", type=int, default=2,
+                   help="also encode every N-th frame as the local (previous-frame) memory "
+                        "(default 2); 1: every frame (STM's temporary memory, slower); 0: "
+                        "memory frames only (fastest; objects may swap identities)")
+
+
 def _add_segment(sub) -> None:
     p = sub.add_parser("segment", help="segment the objects of a video given their mask(s)")
     p.add_argument("input", nargs="?", help="video file (mp4, mov, avi, mkv, webm) or a "
@@ -66,10 +74,7 @@ def _add_segment(sub) -> None:
     p.add_argument("--max-memory", type=int, default=8,
                    help="bound on memory frames (besides the given masks)")
     p.add_argument("--max-objects", type=int, default=32)
-    p.add_argument("--encode-every", type=int, default=2,
-                   help="also encode every N-th frame as the local (previous-frame) memory "
-                        "(default 2); 1: every frame (STM's temporary memory, slower); 0: "
-                        "memory frames only (fastest; objects may swap identities)")
+    _add_encode_every(p)
     p.add_argument("--top-k", type=int, default=None,
                    help="memory read over the k best positions (default: the model's)")
     p.add_argument("--onnx", default=None,
@@ -188,10 +193,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--onnx", default=None, help="time this exported graph (ONNX Runtime)")
     p.add_argument("--device", default=None)
     p.add_argument("--amp", action="store_true")
-    p.add_argument("--encode-every", type=int, default=2,
-                   help="also encode every N-th frame as the local (previous-frame) memory "
-                        "(default 2); 1: every frame (STM's temporary memory, slower); 0: "
-                        "memory frames only (fastest; objects may swap identities)")
+    _add_encode_every(p)
     p.add_argument("--long", default="500,10000",
                    help="frame counts for the long-video memory check ('' to skip)")
     p.add_argument("--json", default=None)
