@@ -54,6 +54,10 @@ class DataConfig:
     youtube_weight: float = 0.0
     bl30k_roots: tuple[str, ...] = ()
     bl30k_weight: float = 0.0
+    paste_roots: tuple[str, ...] = ()  # stills whose objects are pasted onto other stills
+    paste_background_roots: tuple[str, ...] = ()  # more backgrounds (e.g. DAVIS frames)
+    paste_weight: float = 0.0  # multi-object clips composed from stills (lgdk.data.paste)
+    paste_objects: int = 3  # at most this many pasted objects a clip (at least 1)
     crop: int = 384  # square crop side
     crop_scale: tuple[float, ...] = (0.36, 1.0)  # crop area as a fraction of the frame's
     num_frames: int = 3

@@ -15,6 +15,7 @@ from lgdk.config import DataConfig
 from lgdk.data.augment import clip_augment, pseudo_video
 from lgdk.data.layouts import DataError, davis_frames, davis_sequences, image_mask_pairs
 from lgdk.data.masks import VOID, read_mask
+from lgdk.data.paste import compose_clip, cut_objects, pick_cutouts
 from lgdk.data.procedural import generate_clip
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,35 @@ class StaticSource:
         img, lbl = _load_pair(image, mask)
         return pseudo_video(rng, img, lbl, self.cfg.num_frames, self.cfg.crop,
                             self.cfg.crop_scale)
+
+
+class PasteSource:
+    """Multi-object clips (`lgdk.data.paste`): 1..`paste_objects` objects cut out of the
+    `paste_roots` stills, moving over a background still (from those and the
+    `paste_background_roots`) that is itself a pseudo-video with its own objects."""
+
+    def __init__(self, cfg: DataConfig) -> None:
+        self.cfg = cfg
+        self.pairs = [pair for root in cfg.paste_roots for pair in image_mask_pairs(Path(root))]
+        self.backgrounds = self.pairs + [pair for root in cfg.paste_background_roots
+                                         for pair in image_mask_pairs(Path(root))]
+        if not self.pairs:
+            raise DataError(f"no image + mask pairs to cut objects from under "
+                            f"{', '.join(cfg.paste_roots) or 'data.paste_roots (empty)'}")
+
+    def _cutouts(self, index: int):
+        img, lbl = _load_pair(*self.pairs[index])
+        return cut_objects(img.permute(1, 2, 0).numpy(), lbl[0].numpy())
+
+    def sample(self, rng: np.random.Generator, max_gap: int):
+        img, lbl = _load_pair(*self.backgrounds[int(rng.integers(len(self.backgrounds)))])
+        frames, labels = pseudo_video(rng, img, lbl, self.cfg.num_frames, self.cfg.crop,
+                                      self.cfg.crop_scale)
+        count = int(rng.integers(1, self.cfg.paste_objects + 1))
+        cutouts = pick_cutouts(rng, self._cutouts, len(self.pairs), count)
+        frames, labels = compose_clip(rng, frames.permute(0, 2, 3, 1).numpy(), labels.numpy(),
+                                      cutouts)
+        return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
 
 
 class VideoSource:
@@ -119,6 +149,7 @@ class ClipDataset(Dataset):
             (cfg.video_weight, lambda: VideoSource(cfg, cfg.video_roots)),
             (cfg.youtube_weight, lambda: VideoSource(cfg, cfg.youtube_roots, 5)),
             (cfg.bl30k_weight, lambda: VideoSource(cfg, cfg.bl30k_roots)),
+            (cfg.paste_weight, lambda: PasteSource(cfg)),
         ]
         for weight, make in candidates:
             if weight > 0:

@@ -1,0 +1,83 @@
+"""Real multi-object test clips from single-object DAVIS sequences, for measuring only.
+
+usage: python scripts/make_composite_clips.py [--src ../shared/data/davis2016/dev-val]
+           [--out out/composite] [--objects 3] [--clips 5] [--scale 0.6]
+
+DAVIS-2016 has one object per sequence, so it cannot show masks that bleed into each other
+or identities that swap. Each clip here is one sequence (its object is id 1) with the
+objects of the next sequences (ids 2, 3, ...) cut out of their own frames, frame by frame,
+scaled by --scale and pasted over it, each on its own third of the frame: real objects with
+their real motion and deformation, in front of one another where their paths meet (the
+later id in front; masks cut to what is visible). Written as a DAVIS layout
+(JPEGImages/, Annotations/ with every frame annotated) for `lgdk segment --dataset` and
+`lgdk eval`. Never train on it: it is made of dev-val.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lgdk.data.layouts import davis_frames, davis_sequences
+from lgdk.data.masks import read_mask, write_mask
+
+
+def load_sequence(root: Path, seq: str, length: int):
+    pairs = davis_frames(root, seq)[:length]
+    frames = [np.asarray(Image.open(i).convert("RGB")) for i, _ in pairs]
+    masks = [read_mask(m) > 0 for _, m in pairs]
+    return frames, masks, [i.stem for i, _ in pairs]
+
+
+def paste_track(frames, labels, src_frames, src_masks, object_id, scale, target):
+    """Paste the object of (src_frames, src_masks), scaled, so that its mean centre over the
+    clip lands on `target` (x, y); in place, over what is already there."""
+    height, width = labels[0].shape
+    ys, xs = np.nonzero(np.any(np.stack(src_masks), axis=0))
+    centre = np.array([xs.mean(), ys.mean()]) * scale
+    dx, dy = (np.asarray(target) - centre).round().astype(int)
+    for frame, label, src, mask in zip(frames, labels, src_frames, src_masks):
+        size = (round(src.shape[1] * scale), round(src.shape[0] * scale))
+        src = np.asarray(Image.fromarray(src).resize(size, Image.BILINEAR))
+        mask = np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST))
+        my, mx = np.nonzero(mask)
+        ty, tx = my + dy, mx + dx
+        keep = (ty >= 0) & (ty < height) & (tx >= 0) & (tx < width)
+        frame[ty[keep], tx[keep]] = src[my[keep], mx[keep]]
+        label[ty[keep], tx[keep]] = object_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--src", default="../shared/data/davis2016/dev-val")
+    parser.add_argument("--out", default="out/composite")
+    parser.add_argument("--objects", type=int, default=3)
+    parser.add_argument("--clips", type=int, default=5)
+    parser.add_argument("--scale", type=float, default=0.6)
+    args = parser.parse_args()
+    src, out = Path(args.src), Path(args.out)
+    names = davis_sequences(src)
+    step = max(1, len(names) // args.clips)
+    for first in range(0, step * args.clips, step):
+        group = [names[(first + k) % len(names)] for k in range(args.objects)]
+        length = min(len(davis_frames(src, s)) for s in group)
+        frames, masks, stems = load_sequence(src, group[0], length)
+        frames = [f.copy() for f in frames]
+        labels = [m.astype(np.uint8) for m in masks]
+        height, width = labels[0].shape
+        for k, seq in enumerate(group[1:], start=2):
+            target = (width * (k - 1) / args.objects, height * 0.55)
+            src_frames, src_masks, _ = load_sequence(src, seq, length)
+            paste_track(frames, labels, src_frames, src_masks, k, args.scale, target)
+        clip = "+".join(group)
+        (out / "JPEGImages" / clip).mkdir(parents=True, exist_ok=True)
+        (out / "Annotations" / clip).mkdir(parents=True, exist_ok=True)
+        for stem, frame, label in zip(stems, frames, labels):
+            Image.fromarray(frame).save(out / "JPEGImages" / clip / f"{stem}.jpg", quality=95)
+            write_mask(out / "Annotations" / clip / f"{stem}.png", label)
+        print(f"{clip}: {length} frames, objects {sorted(np.unique(labels[0]).tolist())[1:]}")
+
+
+if __name__ == "__main__":
+    main()
