@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from lgdk.errors import UserError, user_error_types
+from lgdk.errors import UserError
 from lgdk.runtime import keep_large_allocations
 
 
@@ -64,9 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except UserError as exc:
-        print(f"lgdk {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except user_error_types() as exc:
         print(f"lgdk {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

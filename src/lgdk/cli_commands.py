@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+PARTIAL_EXIT = 3  # segment: the video stopped decoding early; the decoded frames' masks stand
 
 
 def _add_eval(sub) -> None:
@@ -83,6 +86,9 @@ def _add_segment(sub) -> None:
     p.add_argument("--overlay", default=None, help="write a colour overlay video here")
     p.add_argument("--save-probs", action="store_true",
                    help="keep per-frame probabilities (float16 .npy) in OUT/probs")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="a video that stops decoding early (truncated, corrupt) still exits "
+                        "with 0; without it, its masks are written and the exit status is 3")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -119,6 +125,9 @@ def cmd_segment(args) -> int:
     summary = segment_path(make(), args.input, args.mask, args.out, args.overlay,
                            args.save_probs, progress)
     print(summary.line())
+    if summary.incomplete:
+        print(f"lgdk segment: warning: {summary.incomplete}", file=sys.stderr)
+        return 0 if args.allow_partial else PARTIAL_EXIT
     return 0
 
 

@@ -15,8 +15,10 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from lgdk.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A configuration value or file is invalid; the message says which and how to fix it."""
 
 

@@ -3,10 +3,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from lgdk.config import Config, DataConfig, TrainConfig
 from lgdk.data.clips import ClipDataset
+from lgdk.errors import UserError
 from lgdk.models.checkpoint import load_checkpoint
 from lgdk.train.loop import Trainer
 from lgdk.train.loss import bootstrap_fraction, bootstrapped_ce
@@ -55,6 +57,20 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(pa, pb), name
     assert (tmp_path / "a" / "config.yaml").is_file()
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (print, ("a pickled state file ran code",))
+
+
+def test_resume_refuses_a_state_file_that_would_run_code(tmp_path, capsys):
+    cfg = small_config(iterations=4)
+    trainer = Trainer(cfg, tmp_path)
+    torch.save({"model": RunsCode()}, trainer.state_path())
+    with pytest.raises(UserError, match="is not an lgdk training state"):
+        trainer.resume()
+    assert "ran code" not in capsys.readouterr().out
 
 
 def test_bootstrap_schedule_and_hardest_pixels():

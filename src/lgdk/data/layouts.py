@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lgdk.errors import UserError
+
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A data folder that cannot be used; the message names it and the fix."""
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lgdk.errors import UserError
+
 VOID = 255  # DAVIS's "void" label: never an object id
 
 
-class MaskError(ValueError):
+class MaskError(UserError):
     """A mask file that cannot be used; the message names the file, the problem, the fix."""
 
 
@@ -50,8 +52,10 @@ def _from_rgb(rgb: np.ndarray, path: Path) -> np.ndarray:
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """An (H, W) uint8 array of object ids: 0 background, 1.. objects, 255 void.
 
-    Palette PNGs give their indices; grayscale PNGs give their values, except that a mask
-    of only 0 and 255 (DAVIS-2016 binary, with or without alpha) is one object, id 1."""
+    Palette PNGs give their indices; grayscale (and 16-bit) PNGs give their values, except
+    that a mask of only 0 and 255 (or 0 and 65535: binary, with or without alpha) is one
+    object, id 1; RGB(A) masks must use DAVIS palette colours (or black and white). Ids
+    above 254 and unreadable files are MaskErrors."""
     path = Path(path)
     if not path.is_file():
         raise MaskError(f"mask file {path} not found; check the path")
@@ -64,7 +68,16 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         return np.array(img, dtype=np.uint8)
     if img.mode in ("RGB", "RGBA"):
         return _from_rgb(np.asarray(img.convert("RGB")), path)
-    gray = np.array(img.convert("L"), dtype=np.uint8)
+    if img.mode.startswith("I"):  # 16/32-bit integers: the values are the ids
+        wide = np.array(img, dtype=np.int64)
+        if set(np.unique(wide).tolist()) <= {0, 65535}:
+            return (wide > 0).astype(np.uint8)
+        if wide.min() < 0 or wide.max() > VOID:
+            raise MaskError(f"{path} holds values up to {wide.max()}; object ids must be "
+                            "1-254 (255 is void): save the mask as an 8-bit PNG of ids")
+        gray = wide.astype(np.uint8)
+    else:
+        gray = np.array(img.convert("L"), dtype=np.uint8)
     values = np.unique(gray)
     if set(values.tolist()) <= {0, 255}:
         return (gray > 127).astype(np.uint8)

@@ -15,6 +15,7 @@ from PIL import Image
 
 from lgdk.data.masks import MaskError, davis_palette, object_ids, read_mask, write_mask
 from lgdk.errors import UserError
+from lgdk.infer import preflight
 from lgdk.infer.background import BackgroundWriter, prefetch
 from lgdk.infer.predictor import Streaming
 from lgdk.infer.video_io import FrameSource, VideoWriter, open_frames
@@ -54,6 +55,29 @@ class MaskProvider:
             raise MaskError(f"no mask in {self.path} is named like a frame (e.g. "
                             f"{sorted(names)[0]}.png)")
 
+    def check(self, shape: tuple[int, int], first_name: str, names: set[str] | None) -> int:
+        """Before any work: the first frame's mask is readable, fits the frames and holds
+        an object; a folder's masks are named like frames (when the names are known) and
+        have the frames' aspect ratio. -> the number of objects of the first mask."""
+        first = self.get(0, first_name, shape)
+        if first is None:
+            raise MaskError(f"frame {first_name} (the first) has no mask in {self.path}; "
+                            f"add {first_name}.png")
+        if self.by_name is not None:
+            if names is not None:
+                self.check_used(names)
+            for path in self.by_name.values():
+                try:
+                    with Image.open(path) as img:
+                        size = (img.height, img.width)
+                except OSError as exc:
+                    raise MaskError(f"{path} is not a readable image ({exc}); give PNG "
+                                    "masks") from None
+                if abs(size[0] / size[1] - shape[0] / shape[1]) > 0.01:
+                    raise MaskError(f"{path} is {size[1]}x{size[0]} but the frames are "
+                                    f"{shape[1]}x{shape[0]}; give masks of the frames' size")
+        return len(object_ids(first))
+
 
 def fit_mask(ids: np.ndarray, shape: tuple[int, int], path: Path) -> np.ndarray:
     """Same size: as is. Same aspect ratio: nearest-neighbour resize, with a warning.
@@ -81,6 +105,7 @@ class Summary:
     objects: int
     seconds: float
     out_dir: Path
+    incomplete: str | None = None  # why decoding stopped before the video's end
 
     @property
     def fps(self) -> float:
@@ -91,18 +116,47 @@ class Summary:
                 f"{self.out_dir}")
 
 
+def check_before_start(source: FrameSource, masks: MaskProvider, out_dir: Path,
+                       overlay_path: Path | None, save_probs: bool) -> None:
+    """Everything that can be checked before the first frame (`lgdk.infer.preflight`)."""
+    preflight.check_output_folder(out_dir)
+    if overlay_path is not None:
+        preflight.check_overlay_path(overlay_path)
+    if source.size is None:
+        return  # a video: its frame size is known only once it decodes
+    names = [f.stem for f in source.files] if source.files is not None else None
+    first = names[0] if names else "00000"
+    objects = masks.check(source.size, first, set(names) if names else None)
+    needed = preflight.expected_output_bytes(len(source), *source.size, objects, save_probs,
+                                             overlay_path is not None)
+    preflight.check_free_space(out_dir, needed)
+
+
+def _write_mask(path: Path, labels: np.ndarray) -> None:
+    try:
+        write_mask(path, labels)
+    except OSError as exc:
+        raise preflight.write_failed(path, exc) from None
+
+
 def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider,
                   out_dir: Path, overlay_path: Path | None = None, save_probs: bool = False,
                   progress: bool = True) -> Summary:
     """Segment every frame; PNGs go to a temporary folder that replaces `out_dir` at the
-    end, so an interrupted run leaves no partial output."""
+    end, so an interrupted or failed run leaves no partial output. A video that stops
+    decoding early gives the masks of the frames that decoded, and says so in the
+    summary's `incomplete`."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
+    check_before_start(source, masks, out_dir, overlay_path, save_probs)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    writer = VideoWriter(overlay_path, source.fps) if overlay_path else None
+    try:
+        partial.mkdir(parents=True)
+        writer = VideoWriter(overlay_path, source.fps) if overlay_path else None
+    except OSError as exc:
+        raise preflight.write_failed(partial, exc) from None
     masks_out = BackgroundWriter()
     bar = tqdm(total=len(source) or None, unit="frame", disable=not progress,
                dynamic_ncols=True, desc=source.path.name)
@@ -115,14 +169,17 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
                 raise MaskError(f"frame {name} (the first) has no mask; give --mask for it")
             probs = predictor.step(frame, mask)
             labels = predictor.labels(probs)
-            masks_out.submit(write_mask, partial / f"{name}.png", labels)
+            masks_out.submit(_write_mask, partial / f"{name}.png", labels)
             if save_probs:
                 _save_probs(partial / "probs", name, probs)
             if writer:
-                writer.write(overlay(frame, labels))
+                _write_frame(writer, overlay(frame, labels))
             count += 1
             bar.update(1)
         masks_out.finish()
+        _finish_outputs(partial, writer, predictor.object_ids if save_probs else None)
+        masks.check_used(names)
+        _publish(partial, out_dir)
     except BaseException:
         bar.close()
         masks_out.abort()
@@ -131,31 +188,61 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
         shutil.rmtree(partial, ignore_errors=True)
         raise
     bar.close()
-    masks.check_used(names)
-    if save_probs:  # channel k+1 of every saved array is object ids[k]
-        (partial / "probs" / "object_ids.json").write_text(json.dumps(predictor.object_ids))
-    if writer:
-        writer.close()
-    _publish(partial, out_dir)
-    return Summary(count, len(predictor.object_ids), time.time() - start, out_dir)
+    return Summary(count, len(predictor.object_ids), time.time() - start, out_dir,
+                   _incomplete(source))
+
+
+def _incomplete(source: FrameSource) -> str | None:
+    if source.first_undecodable is None:
+        return None
+    return (f"{source.path}: frame {source.first_undecodable} and after could not be decoded "
+            f"({source.decode_problem}); masks were written for frames 0-"
+            f"{source.first_undecodable - 1} only")
+
+
+def _write_frame(writer: VideoWriter, frame: np.ndarray) -> None:
+    try:
+        writer.write(frame)
+    except OSError as exc:
+        raise preflight.write_failed(writer.tmp, exc) from None
+
+
+def _finish_outputs(partial: Path, writer: VideoWriter | None, object_ids) -> None:
+    """The overlay video closed, the probabilities' id list written (channel k+1 of every
+    saved array is object ids[k])."""
+    try:
+        if object_ids is not None:
+            (partial / "probs" / "object_ids.json").write_text(json.dumps(object_ids))
+        if writer:
+            writer.close()
+    except OSError as exc:
+        raise preflight.write_failed(partial, exc) from None
 
 
 def _save_probs(folder: Path, name: str, probs) -> None:
-    folder.mkdir(exist_ok=True)
-    np.save(folder / f"{name}.npy", probs.cpu().numpy().astype(np.float16))
+    path = folder / f"{name}.npy"
+    try:
+        folder.mkdir(exist_ok=True)
+        np.save(path, probs.cpu().numpy().astype(np.float16))
+    except OSError as exc:
+        raise preflight.write_failed(path, exc) from None
 
 
 def _publish(partial: Path, out_dir: Path) -> None:
     """Move the finished folder into place (merging into an existing folder)."""
-    if not out_dir.exists():
-        os.replace(partial, out_dir)
-        return
-    for item in partial.iterdir():
-        target = out_dir / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(item, target)
-    partial.rmdir()
+    try:
+        if not out_dir.exists():
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, out_dir)
+            return
+        for item in partial.iterdir():
+            target = out_dir / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+        partial.rmdir()
+    except OSError as exc:
+        raise preflight.write_failed(out_dir, exc) from None
 
 
 def segment_path(predictor: Streaming, input_path, mask_path, out_dir, overlay_path=None,
@@ -173,6 +260,7 @@ def segment_dataset(make, root, out_dir, rank: int = 0, world: int = 1,
     from lgdk.data.layouts import davis_sequences
 
     root, out_dir = Path(root), Path(out_dir)
+    preflight.check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries = []
     for seq in davis_sequences(root)[rank::world]:

@@ -15,6 +15,7 @@ import timm
 import torch
 from torch import nn
 
+from lgdk.errors import UserError
 from lgdk.models import fold
 from lgdk.models.same_padding import replace_dynamic_same_padding
 
@@ -30,7 +31,7 @@ KNOWN_BACKBONES = (
 STRIDES = (4, 8, 16)
 
 
-class BackboneError(ValueError):
+class BackboneError(UserError):
     pass
 
 

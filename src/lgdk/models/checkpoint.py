@@ -12,11 +12,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from lgdk.config import Config, ConfigError, config_from_json, config_to_json
+from lgdk.errors import UserError
 
 FORMAT = "lgdk-checkpoint-1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     pass
 
 

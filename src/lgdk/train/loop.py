@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from lgdk.config import Config, to_dict
 from lgdk.data.clips import ClipDataset
+from lgdk.errors import UserError
 from lgdk.models.checkpoint import load_matching_weights, load_weights_into, save_checkpoint
 from lgdk.models.network import LGDK, build_model
 from lgdk.train.distributed import DistInfo, average_scalar, setup, teardown
@@ -126,9 +128,14 @@ class Trainer:
 
     def resume(self) -> None:
         if not self.state_path().is_file():
-            raise FileNotFoundError(f"--resume: no {self.state_path()} to resume from; run "
+            raise UserError(f"--resume: no {self.state_path()} to resume from; run "
                                     "without --resume to start")
-        state = torch.load(self.state_path(), map_location=self.device, weights_only=False)
+        try:  # tensors and plain values only: a state file can never run code
+            state = torch.load(self.state_path(), map_location=self.device, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+            raise UserError(f"--resume: {self.state_path()} is not an lgdk training state "
+                            f"({str(exc).splitlines()[0]}); run without --resume to start "
+                            "again") from None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
