@@ -155,9 +155,13 @@ def _parse_scales(text: str | None) -> list[int] | None:
     if not text:
         return None
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        scales = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise UserError(f"--scales must be integers like 480,600, not '{text}'") from None
+    if not scales or min(scales) < 16:
+        raise UserError(f"--scales must be shorter sides of 16 pixels or more, like 480,600, "
+                        f"not '{text}'")
+    return scales
 
 
 def _rank_world() -> tuple[int, int]:

@@ -28,7 +28,8 @@ class CountingPredictor(Predictor):
 
 
 def run_cli(tmp_path, checkpoint, *args):
-    return main(["segment", *map(str, args), "--checkpoint", str(checkpoint), "--size", "0",
+    size = [] if "--size" in args else ["--size", "0"]  # the tiny frames' own size
+    return main(["segment", *map(str, args), "--checkpoint", str(checkpoint), *size,
                  "--no-progress"])
 
 
@@ -237,3 +238,36 @@ def test_a_disk_that_fills_up_mid_run_on_a_real_small_filesystem(
     one_clear_line(capsys, "No space left on device", "earlier complete outputs are untouched")
     assert sorted(p.name for p in (small_disk / "out").iterdir()) == ["earlier.txt"]
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "out"]  # no partial
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--size", "-5"], "--size must be a positive"),
+    (["--max-memory", "-1"], "--max-memory must be 0 or more"),
+    (["--top-k", "-3"], "--top-k must be 0"),
+    (["--scales", "0"], "--scales must be shorter sides of 16"),
+    (["--overlay", "OUT.txt"], "give a video file name ending in"),
+    (["--mask", "JPEG"], "is a JPEG: its lossy compression"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, tiny_checkpoint, capsys, flags, message):
+    write_clip(tmp_path, num_frames=2, height=32, width=48)
+    jpeg = tmp_path / "m.jpg"
+    Image.fromarray((read_mask(tmp_path / "gt" / "00000.png") > 0).astype(np.uint8) * 255
+                    ).save(jpeg)
+    flags = [str(jpeg) if f == "JPEG" else str(tmp_path / f) if f.startswith("OUT") else f
+             for f in flags]
+    mask = [] if "--mask" in flags else ["--mask", tmp_path / "gt" / "00000.png"]
+    code = run_cli(tmp_path, tiny_checkpoint, tmp_path / "frames", *mask, "--out",
+                   tmp_path / "out", *flags)
+    assert code == 2
+    one_clear_line(capsys, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_webm_overlay_is_written_with_vp9(tmp_path, tiny_checkpoint):
+    write_clip(tmp_path, num_frames=3, height=32, width=48)
+    assert run_cli(tmp_path, tiny_checkpoint, tmp_path / "frames", "--mask",
+                   tmp_path / "gt" / "00000.png", "--out", tmp_path / "out", "--overlay",
+                   tmp_path / "o.webm") == 0
+    with av.open(str(tmp_path / "o.webm")) as container:
+        assert container.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9", "vp8")
+        assert sum(1 for _ in container.decode(video=0)) == 3

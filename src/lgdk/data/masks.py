@@ -64,6 +64,9 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         img.load()
     except Exception as exc:
         raise MaskError(f"{path} is not a readable image ({exc}); give a PNG mask") from None
+    if img.format == "JPEG":
+        raise MaskError(f"{path} is a JPEG: its lossy compression changes the ids along "
+                        "every edge; save the mask as a PNG")
     if img.mode == "P":
         return np.array(img, dtype=np.uint8)
     if img.mode in ("RGB", "RGBA"):

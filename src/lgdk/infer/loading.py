@@ -45,6 +45,9 @@ def load_models(checkpoints: list[str] | None, device: str,
         model = model.to(device).eval()
         model.optimize_for_inference()
         if top_k is not None:
+            if top_k < 0:
+                raise UserError(f"--top-k must be 0 (every memory position) or more, not "
+                                f"{top_k}")
             model.reader.top_k = top_k
         if device == "cpu":
             model = model.to(memory_format=torch.channels_last)

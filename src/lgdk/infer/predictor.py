@@ -40,6 +40,11 @@ class PredictorOptions:
         if self.encode_every < 0:
             raise UserError(f"--encode-every must be 0 (memory frames only) or more, not "
                             f"{self.encode_every}")
+        if self.max_memory < 0:
+            raise UserError(f"--max-memory must be 0 or more, not {self.max_memory}")
+        if self.size is not None and self.size < 0:
+            raise UserError(f"--size must be a positive shorter side in pixels (or 0 for "
+                            f"the frames' own size), not {self.size}")
 
 
 def processing_size(height: int, width: int, size: int) -> tuple[int, int]:

@@ -41,6 +41,11 @@ def check_output_folder(out_dir: Path) -> None:
 
 
 def check_overlay_path(path: Path) -> None:
+    from lgdk.infer.video_io import VIDEO_EXTS
+
+    if path.suffix.lower() not in VIDEO_EXTS:
+        raise OutputError(f"--overlay {path}: give a video file name ending in one of "
+                          f"{', '.join(VIDEO_EXTS)}")
     if path.is_dir():
         raise OutputError(f"--overlay {path} is a folder; give a video file name like "
                           "overlay.mp4")

@@ -197,7 +197,8 @@ class VideoWriter:
         h, w = frame.shape[:2]
         frame = frame[: h - h % 2, : w - w % 2]  # yuv420p needs even sizes
         if self.stream is None:
-            self.stream = _open_stream(self.container, round(self.fps), frame.shape)
+            self.stream = _open_stream(self.container, round(self.fps), frame.shape,
+                                       self.path.suffix.lower())
         vf = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         for packet in self.stream.encode(vf):
             self.container.mux(packet)
@@ -214,13 +215,17 @@ class VideoWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def _open_stream(container, fps: int, shape):
-    for codec in ("libx264", "h264", "mpeg4"):
+def _open_stream(container, fps: int, shape, suffix: str):
+    codecs = ("libvpx-vp9", "libvpx") if suffix == ".webm" else ("libx264", "h264", "mpeg4")
+    for codec in codecs:
         try:
             stream = container.add_stream(codec, rate=max(1, fps))
             break
         except Exception:
             continue
+    else:
+        raise VideoError(f"this PyAV build has none of the encoders {', '.join(codecs)} for "
+                         f"{suffix} videos; write the overlay as .mp4")
     stream.width, stream.height = shape[1], shape[0]
     stream.pix_fmt = "yuv420p"
     return stream
