@@ -28,16 +28,19 @@ def _add_eval(sub) -> None:
 def cmd_eval(args) -> int:
     from lgdk.eval.davis import evaluate, seen_unseen_summary
     from lgdk.eval.report import table, write_csv, write_json
+    from lgdk.infer.preflight import check_report_path
 
     gt = Path(args.gt)
     if (gt / "Annotations").is_dir():
         gt = gt / "Annotations"
+    for flag, path in (("--json", args.json), ("--csv", args.csv)):
+        if path:
+            check_report_path(flag, Path(path))
+    unseen = _read_unseen(Path(args.unseen)) if args.unseen else None
     sequences = [s for s in args.sequences.split(",") if s] if args.sequences else None
-    results = evaluate(args.pred, gt, sequences, args.workers, youtube=args.youtube,
+    results = evaluate(args.pred, gt, sequences, max(1, args.workers), youtube=args.youtube,
                        progress=True)
-    if args.unseen:
-        unseen = {line.strip() for line in Path(args.unseen).read_text().splitlines()
-                  if line.strip()}
+    if unseen is not None:
         results["youtube"] = seen_unseen_summary(results, unseen)
     print(table(results))
     if "youtube" in results:
@@ -47,6 +50,16 @@ def cmd_eval(args) -> int:
     if args.csv:
         write_csv(args.csv, results)
     return 0
+
+
+def _read_unseen(path: Path) -> set[str]:
+    from lgdk.errors import UserError
+
+    try:
+        return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--unseen {path}: cannot read it ({exc}); give a text file of "
+                        "'seq' or 'seq/id' lines") from None
 
 
 def _add_encode_every(p) -> None:

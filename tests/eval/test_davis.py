@@ -111,3 +111,19 @@ def test_youtube_objects_scored_from_their_appearance_and_seen_unseen(tmp_path):
     summary = seen_unseen_summary(res, {"a/2"})
     assert summary["J_unseen"] == 1.0 and summary["J_seen"] == 1.0
     assert summary["Overall"] == 1.0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--csv", "pred"], "--csv"),
+    (["--json", "file/r.json"], "cannot write in"),
+    (["--unseen", "missing.txt"], "--unseen"),
+])
+def test_cli_eval_checks_its_output_and_unseen_files_first(tmp_path, capsys, flags, message):
+    make_seq(tmp_path / "gt", "a", frames(4))
+    make_seq(tmp_path / "pred", "a", frames(4))
+    (tmp_path / "file").write_text("x")
+    code = main(["eval", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
+                 flags[0], str(tmp_path / flags[1])])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert "eval: 100%" not in err  # refused before any sequence was scored

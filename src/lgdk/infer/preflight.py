@@ -56,6 +56,15 @@ def check_overlay_path(path: Path) -> None:
         raise OutputError(f"--overlay {path}: no permission to write in {path.parent}")
 
 
+def check_report_path(flag: str, path: Path) -> None:
+    """A results file (--json, --csv) can be written where asked."""
+    if path.is_dir():
+        raise OutputError(f"{flag} {path} is a folder; give a file name")
+    base = existing_ancestor(path.parent)
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise OutputError(f"{flag} {path}: cannot write in {base}; give another path")
+
+
 def expected_output_bytes(frames: int, height: int, width: int, objects: int,
                           save_probs: bool, overlay: bool) -> int:
     per_pixel = MASK_BYTES_PER_PIXEL
