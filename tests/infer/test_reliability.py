@@ -15,7 +15,7 @@ from lgdk.data.masks import MaskError, read_mask, write_mask
 from lgdk.infer import engine
 from lgdk.infer.engine import segment_path
 from lgdk.infer.predictor import Predictor, PredictorOptions
-from lgdk.infer.video_io import VideoError
+from lgdk.infer.video_io import VideoError, open_frames
 from tests.conftest import write_clip
 
 
@@ -271,3 +271,31 @@ def test_a_webm_overlay_is_written_with_vp9(tmp_path, tiny_checkpoint):
     with av.open(str(tmp_path / "o.webm")) as container:
         assert container.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9", "vp8")
         assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+@pytest.mark.parametrize("out", ["frames", "gt"])
+def test_out_in_an_input_folder_is_refused(tmp_path, tiny_model, out):
+    write_clip(tmp_path, num_frames=3, height=32, width=48)
+    before = sorted((tmp_path / out).iterdir())
+    with pytest.raises(engine.preflight.OutputError, match="would overwrite its files"):
+        segment_path(Predictor(tiny_model, PredictorOptions(size=0)), tmp_path / "frames",
+                     tmp_path / "gt" / "00000.png", tmp_path / out, progress=False)
+    assert sorted((tmp_path / out).iterdir()) == before
+
+
+def test_frames_are_read_in_natural_order(tmp_path, tiny_model):
+    write_clip(tmp_path, num_frames=3, height=32, width=48)
+    folder = tmp_path / "named"
+    folder.mkdir()
+    for i, name in enumerate(["frame_2", "frame_10", "frame_1"]):
+        (tmp_path / "frames" / f"{i:05d}.png").rename(folder / f"{name}.png")
+    names = [name for name, _ in open_frames(folder)]
+    assert names == ["frame_1", "frame_2", "frame_10"]
+
+
+def test_out_beside_a_mask_file_not_named_like_a_frame_is_fine(tmp_path, tiny_model):
+    write_clip(tmp_path, num_frames=3, height=32, width=48)
+    (tmp_path / "gt" / "00000.png").rename(tmp_path / "gt" / "first.png")
+    segment_path(Predictor(tiny_model, PredictorOptions(size=0)), tmp_path / "frames",
+                 tmp_path / "gt" / "first.png", tmp_path / "gt", progress=False)
+    assert (tmp_path / "gt" / "first.png").is_file() and (tmp_path / "gt" / "00000.png").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lgdk.errors import UserError
@@ -13,9 +14,16 @@ class DataError(UserError):
     """A data folder that cannot be used; the message names it and the fix."""
 
 
+def natural_key(path: Path) -> list:
+    """Names in the order people number them: frame_2 before frame_10."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+            for part in re.split(r"(\d+)", path.name) if part]
+
+
 def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS
-                  and not p.name.startswith("."))
+    """The image files of a folder (hidden ones left out), in natural order."""
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS
+                   and p.is_file() and not p.name.startswith(".")), key=natural_key)
 
 
 def is_davis_layout(root: Path) -> bool:

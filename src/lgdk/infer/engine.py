@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lgdk.data.layouts import natural_key
 from lgdk.data.masks import MaskError, davis_palette, object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer import preflight
@@ -119,12 +120,13 @@ class Summary:
 def check_before_start(source: FrameSource, masks: MaskProvider, out_dir: Path,
                        overlay_path: Path | None, save_probs: bool) -> None:
     """Everything that can be checked before the first frame (`lgdk.infer.preflight`)."""
+    names = [f.stem for f in source.files] if source.files is not None else None
     preflight.check_output_folder(out_dir)
+    preflight.check_not_an_input(out_dir, source.path, masks.path, names)
     if overlay_path is not None:
         preflight.check_overlay_path(overlay_path)
     if source.size is None:
         return  # a video: its frame size is known only once it decodes
-    names = [f.stem for f in source.files] if source.files is not None else None
     first = names[0] if names else "00000"
     objects = masks.check(source.size, first, set(names) if names else None)
     needed = preflight.expected_output_bytes(len(source), *source.size, objects, save_probs,
@@ -279,7 +281,7 @@ def segment_dataset(make, root, out_dir, rank: int = 0, world: int = 1,
 def annotations_for(annotations: Path, root: Path, seq: str) -> Path:
     """DAVIS gives every frame's truth: use only the first frame's mask, plus masks of
     frames where new objects appear (YouTube-VOS gives only those)."""
-    files = sorted(annotations.glob("*.png"))
+    files = sorted(annotations.glob("*.png"), key=natural_key)
     return files[0] if len(files) and _is_fully_annotated(files, root, seq) else annotations
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lgdk.data.layouts import IMAGE_EXTS
+from lgdk.data.layouts import list_images
 from lgdk.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,7 @@ def open_frames(path: str | os.PathLike) -> FrameSource:
     if not path.exists():
         raise VideoError(f"input {path} not found; give a video file or a folder of frames")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir()
-                       if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+        files = list_images(path)
         if not files:
             raise VideoError(f"folder {path} holds no jpg/png frames")
         size, resize = _check_frame_sizes(files)
