@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -76,6 +77,17 @@ def _add_segment(sub) -> None:
                    "folder of frames")
     p.add_argument("--mask", help="mask PNG of the first frame, or a folder of PNGs named "
                    "like the frames (objects appearing later)")
+    p.add_argument("--box", action=_InOrder, dest="prompts", metavar="X0,Y0,X1,Y1",
+                   help="instead of --mask: a box around an object (repeat: ids 1, 2, ... "
+                        "in order), in the frame's pixels")
+    p.add_argument("--point", action=_InOrder, dest="prompts", metavar="X,Y[,+|-][,ID]",
+                   help="a click: positive (+, the default) or negative (-); refines the "
+                        "object of the --box before it, or starts one; ,ID names the object")
+    p.add_argument("--prompt-frame", type=int, default=0,
+                   help="the frame the boxes and clicks are on (default 0)")
+    p.add_argument("--prompt-method", default=None, choices=["network", "grabcut"],
+                   help="how prompts become a mask: GrabCut refined by the network "
+                        "(network, the default) or GrabCut alone")
     p.add_argument("--dataset", help="DAVIS / YouTube-VOS root: segment every sequence")
     p.add_argument("--out", required=True, help="output folder of indexed PNGs")
     p.add_argument("--checkpoint", action="append", default=None,
@@ -105,6 +117,15 @@ def _add_segment(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+class _InOrder(argparse.Action):
+    """--box and --point share one list that keeps their command-line order."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append((option_string.lstrip("-"), values))
+        setattr(namespace, self.dest, items)
+
+
 def cmd_segment(args) -> int:
     from lgdk.errors import UserError
     from lgdk.infer.engine import segment_dataset, segment_path
@@ -113,9 +134,12 @@ def cmd_segment(args) -> int:
     from lgdk.infer.tta import make_predictor
 
     if bool(args.dataset) == bool(args.input):
-        raise UserError("give either INPUT (with --mask) or --dataset ROOT")
-    if args.input and not args.mask:
-        raise UserError("--mask is required with INPUT: the mask of the first frame")
+        raise UserError("give either INPUT (with --mask, or --box/--point) or --dataset ROOT")
+    if args.prompts and (args.mask or args.dataset):
+        raise UserError("give the first mask either as --mask or as --box/--point, not both")
+    if args.input and not args.mask and not args.prompts:
+        raise UserError("INPUT needs its first mask: --mask PNG, or --box X0,Y0,X1,Y1 / "
+                        "--point X,Y per object")
     device = resolve_device(args.device)
     if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
         device = f"cuda:{os.environ['LOCAL_RANK']}"
@@ -135,13 +159,28 @@ def cmd_segment(args) -> int:
         for s in segment_dataset(make, args.dataset, args.out, rank, world, progress):
             print(s.line())
         return 0
-    summary = segment_path(make(), args.input, args.mask, args.out, args.overlay,
-                           args.save_probs, progress)
+    if args.prompts:
+        summary = _segment_prompted(args, make, progress)
+    else:
+        summary = segment_path(make(), args.input, args.mask, args.out, args.overlay,
+                               args.save_probs, progress)
     print(summary.line())
     if summary.incomplete:
         print(f"lgdk segment: warning: {summary.incomplete}", file=sys.stderr)
         return 0 if args.allow_partial else PARTIAL_EXIT
     return 0
+
+
+def _segment_prompted(args, make, progress):
+    from lgdk.infer.prompted import PROMPT_MASK, segment_from_prompts
+    from lgdk.prompts import DEFAULT_METHOD
+    from lgdk.prompts.spec import group_prompts
+
+    summary = segment_from_prompts(make, args.input, group_prompts(args.prompts), args.out,
+                                   args.prompt_frame, args.prompt_method or DEFAULT_METHOD,
+                                   args.overlay, args.save_probs, progress, args.max_objects)
+    print(f"first mask from the prompts: {Path(args.out) / PROMPT_MASK}")
+    return summary
 
 
 def _models(args, device: str) -> list:

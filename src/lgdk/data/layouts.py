@@ -14,10 +14,10 @@ class DataError(UserError):
     """A data folder that cannot be used; the message names it and the fix."""
 
 
-def natural_key(path: Path) -> list:
+def natural_key(path: Path | str) -> list:
     """Names in the order people number them: frame_2 before frame_10."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower())
-            for part in re.split(r"(\d+)", path.name) if part]
+            for part in re.split(r"(\d+)", Path(path).name) if part]
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -57,10 +57,15 @@ class MaskProvider:
                             f"{sorted(names)[0]}.png)")
 
     def check(self, shape: tuple[int, int], first_name: str, names: set[str] | None) -> int:
-        """Before any work: the first frame's mask is readable, fits the frames and holds
+        """Before any work: the first given mask is readable, fits the frames and holds
         an object; a folder's masks are named like frames (when the names are known) and
         have the frames' aspect ratio. -> the number of objects of the first mask."""
-        first = self.get(0, first_name, shape)
+        if self.by_name is None:
+            first = self.get(0, first_name, shape)
+        else:
+            known = sorted(set(self.by_name) & names if names else self.by_name,
+                           key=natural_key)
+            first = self.get(-1, known[0] if known else first_name, shape)
         if first is None:
             raise MaskError(f"frame {first_name} (the first) has no mask in {self.path}; "
                             f"add {first_name}.png")
@@ -167,12 +172,16 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
         for index, (name, frame) in enumerate(prefetch(source)):
             names.add(name)
             mask = masks.get(index, name, frame.shape[:2])
+            probs = None
             if mask is None and not predictor.object_ids:
-                raise MaskError(f"frame {name} (the first) has no mask; give --mask for it")
-            probs = predictor.step(frame, mask)
-            labels = predictor.labels(probs)
+                if masks.by_name is None:
+                    raise MaskError(f"frame {name} (the first) has no mask; give --mask for it")
+                labels = np.zeros(frame.shape[:2], np.uint8)  # no object has appeared yet
+            else:
+                probs = predictor.step(frame, mask)
+                labels = predictor.labels(probs)
             masks_out.submit(_write_mask, partial / f"{name}.png", labels)
-            if save_probs:
+            if save_probs and probs is not None:
                 _save_probs(partial / "probs", name, probs)
             if writer:
                 _write_frame(writer, overlay(frame, labels))

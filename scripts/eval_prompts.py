@@ -1,0 +1,95 @@
+"""IoU of masks made from each object's tight ground-truth box, then with one extra click.
+
+usage: python scripts/eval_prompts.py [--root ../shared/data/davis2016/dev-val]
+           [--every 10] [--method network|grabcut] [--checkpoint CKPT] [--limit N]
+
+Every --every-th annotated frame of every sequence (or every --every-th still of a folder
+of images + masks) is a test image, at most --limit of them; for each object the
+box is its mask's bounding box. The click goes where the box's mask is most wrong: the
+interior point (largest distance to the region's edge) of the largest wrong region,
+positive where the object was missed, negative where background was taken. Prints the
+mean IoU from the box, from box + click, and the median time per box.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+
+from lgdk.data.layouts import davis_frames, davis_sequences, image_mask_pairs, is_davis_layout
+from lgdk.data.masks import object_ids, read_mask
+from lgdk.eval.metrics import jaccard
+from lgdk.infer.loading import load_models
+from lgdk.infer.predictor import Predictor
+from lgdk.prompts import METHODS, mask_from_object_prompts
+from lgdk.prompts.spec import Box, Click, ObjectPrompt
+
+
+def tight_box(mask: np.ndarray) -> Box:
+    ys, xs = np.nonzero(mask)
+    return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+
+def correcting_click(pred: np.ndarray, truth: np.ndarray) -> Click:
+    wrong = pred != truth
+    pieces, count = ndimage.label(wrong)
+    largest = 1 + int(np.argmax(ndimage.sum(wrong, pieces, range(1, count + 1))))
+    depth = ndimage.distance_transform_edt(pieces == largest)
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return Click(float(x), float(y), positive=bool(truth[y, x]))
+
+
+def test_images(root: Path, every: int, limit: int):
+    """(group name, image path, mask path): DAVIS sequences or a folder of stills."""
+    if is_davis_layout(root):
+        items = [(seq, i, m) for seq in davis_sequences(root)
+                 for i, m in [(i, m) for i, m in davis_frames(root, seq) if m is not None][::every]]
+    else:
+        items = [(root.name, i, m) for i, m in image_mask_pairs(root)[::every]]
+    return items[:limit] if limit else items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", default="../shared/data/davis2016/dev-val")
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--method", default="network", choices=METHODS)
+    parser.add_argument("--checkpoint", default=None, help="network method: default shipped")
+    args = parser.parse_args()
+    make = None
+    if args.method == "network":
+        model = load_models([args.checkpoint] if args.checkpoint else None, "cpu")[0]
+        make = lambda: Predictor(model)  # noqa: E731
+    groups: dict[str, list[float]] = {}
+    box_iou, click_iou, seconds = [], [], []
+    with torch.inference_mode():
+        for group, image_path, mask_path in test_images(Path(args.root), args.every, args.limit):
+            image = np.asarray(Image.open(image_path).convert("RGB"))
+            truth_ids = read_mask(mask_path)
+            for obj in object_ids(truth_ids):
+                truth = truth_ids == obj
+                prompt = ObjectPrompt(1, box=tight_box(truth))
+                start = time.perf_counter()
+                pred = mask_from_object_prompts(image, [prompt], args.method,
+                                                make_predictor=make) == 1
+                seconds.append(time.perf_counter() - start)
+                box_iou.append(jaccard(pred, truth))
+                groups.setdefault(group, []).append(box_iou[-1])
+                prompt.clicks.append(correcting_click(pred, truth))
+                pred = mask_from_object_prompts(image, [prompt], args.method,
+                                                make_predictor=make) == 1
+                click_iou.append(jaccard(pred, truth))
+    for group, values in groups.items():
+        print(f"{group}: box IoU {np.mean(values):.3f} ({len(values)} objects)")
+    print(f"{args.method}: {len(box_iou)} objects; mean IoU from the box {np.mean(box_iou):.3f}, "
+          f"box + 1 click {np.mean(click_iou):.3f}; median {1000 * np.median(seconds):.0f} ms "
+          "per box")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from lgdk.cli import main
+from lgdk.data.masks import read_mask
+from lgdk.eval.metrics import jaccard
+from lgdk.infer.predictor import Predictor, PredictorOptions
+from lgdk.prompts import masks_from_prompts
+from lgdk.prompts.spec import PromptError, check_prompts, group_prompts
+from tests.conftest import write_clip
+
+
+def scene(height=120, width=160, seed=0):
+    """Two flat-coloured objects on a noisy green background, and their truth."""
+    rng = np.random.default_rng(seed)
+    frame = np.clip(rng.normal((40, 140, 60), 12, (height, width, 3)), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    disc = (yy - 60) ** 2 + (xx - 50) ** 2 <= 25 ** 2
+    square = (yy >= 30) & (yy < 90) & (xx >= 100) & (xx < 140)
+    frame[disc] = (220, 40, 40)
+    frame[square] = (40, 40, 220)
+    return frame, disc, square
+
+
+def test_command_line_order_gives_objects_and_their_clicks():
+    prompts = group_prompts([("box", "1,2,30,40"), ("point", "5,5,-"), ("box", "50,50,60,60"),
+                             ("point", "55,55"), ("point", "9,9,+,7")])
+    assert [p.object_id for p in prompts] == [1, 2, 7]
+    assert prompts[0].box.x1 == 30 and [c.positive for c in prompts[0].clicks] == [False]
+    assert len(prompts[1].clicks) == 1 and prompts[2].box is None
+    only_clicks = group_prompts([("point", "5,5"), ("point", "6,6,-")])
+    assert len(only_clicks) == 1 and len(only_clicks[0].clicks) == 2
+
+
+@pytest.mark.parametrize("items, message", [
+    ([("box", "0,0,500,10")], "outside the 160x120 frame"),
+    ([("box", "10,10,10,20")], "has no area"),
+    ([("point", "5,5,-")], "only negative clicks"),
+    ([("point", "200,5")], "click 200,5 is outside"),
+    ([("box", "1,1,5,5"), ("box", "1,1,6,6"), ("box", "1,1,7,7")], "exceed the limit of 2"),
+    ([], "no prompt given"),
+])
+def test_bad_prompts_are_named(items, message):
+    with pytest.raises(PromptError, match=message):
+        check_prompts(group_prompts(items), 120, 160, max_objects=2)
+
+
+def test_unparseable_prompts_are_named():
+    with pytest.raises(PromptError, match="--box must be X0,Y0,X1,Y1"):
+        group_prompts([("box", "1,2,3")])
+    with pytest.raises(PromptError, match="--point must be X,Y"):
+        group_prompts([("point", "1,2,x")])
+
+
+def test_grabcut_from_tight_boxes_finds_both_objects():
+    frame, disc, square = scene()
+    ids = masks_from_prompts(frame, boxes=[(25, 35, 76, 86), (100, 30, 140, 90)],
+                             method="grabcut")
+    assert ids.shape == (120, 160) and ids.dtype == np.uint8
+    assert jaccard(ids == 1, disc) > 0.9 and jaccard(ids == 2, square) > 0.9
+
+
+def test_grabcut_from_one_positive_click():
+    frame, disc, _ = scene()
+    ids = masks_from_prompts(frame, points=[(50, 60)], method="grabcut")
+    assert jaccard(ids == 1, disc) > 0.8
+
+
+def test_a_negative_click_takes_an_object_out_of_a_box():
+    frame, disc, square = scene()
+    loose = masks_from_prompts(frame, boxes=[(20, 25, 145, 95)], method="grabcut")
+    assert (loose[square] == 1).mean() > 0.5  # both objects inside one loose box
+    fixed = masks_from_prompts(frame, boxes=[(20, 25, 145, 95)], points=[(120, 60, False)],
+                               method="grabcut")
+    assert (fixed[square] == 1).mean() < 0.2 and jaccard(fixed == 1, disc) > 0.8
+
+
+def test_network_method_refines_with_a_given_predictor(tiny_model):
+    frame, disc, square = scene()
+    ids = masks_from_prompts(frame, boxes=[(25, 35, 76, 86), (100, 30, 140, 90)],
+                             method="network",
+                             make_predictor=lambda: Predictor(tiny_model, PredictorOptions(size=0)))
+    assert set(np.unique(ids).tolist()) <= {0, 1, 2} and (ids == 1).any() and (ids == 2).any()
+    assert not (ids[:, :20] == 1).any()  # kept inside object 1's box
+
+
+def test_segment_from_a_box_on_a_later_frame(tmp_path, tiny_checkpoint, capsys):
+    clip = write_clip(tmp_path, num_frames=4, height=64, width=96)
+    ys, xs = np.nonzero(clip.labels[1] == 1)
+    box = f"{xs.min()},{ys.min()},{xs.max() + 1},{ys.max() + 1}"
+    code = main(["segment", str(tmp_path / "frames"), "--box", box, "--prompt-frame", "1",
+                 "--prompt-method", "grabcut", "--out", str(tmp_path / "out"), "--checkpoint",
+                 str(tiny_checkpoint), "--size", "0", "--no-progress"])
+    assert code == 0 and "prompt_mask.png" in capsys.readouterr().out
+    prompt = read_mask(tmp_path / "out" / "prompt_mask.png")
+    assert set(np.unique(prompt).tolist()) == {0, 1}
+    assert not read_mask(tmp_path / "out" / "00000.png").any()  # before the prompted frame
+    assert np.array_equal(read_mask(tmp_path / "out" / "00001.png"), prompt)
+    assert len(list((tmp_path / "out").glob("0*.png"))) == 4
+
+
+def test_segment_refuses_mask_and_box_together(tmp_path, tiny_checkpoint, capsys):
+    write_clip(tmp_path, num_frames=2, height=32, width=48)
+    code = main(["segment", str(tmp_path / "frames"), "--mask", str(tmp_path / "gt" / "00000.png"),
+                 "--box", "1,1,10,10", "--out", str(tmp_path / "out")])
+    assert code == 2 and "not both" in capsys.readouterr().err
