@@ -28,7 +28,8 @@ def main() -> None:
                                                                  inference_size=args.size))
     meta = read_metadata(args.checkpoint)
     extra = {"trained_from": args.checkpoint, "iteration": meta.get("iteration"),
-             "license": "CC BY-NC 4.0 (trained on DAVIS): non-commercial use only"}
+             "license": "CC BY-NC 4.0 (trained on DAVIS, DUTS-TR, ECSSD and Penn-Fudan, "
+                        "research-use data sets): non-commercial use only"}
     save_checkpoint(args.out, model, cfg, dtype=torch.float16, extra=extra)
     print(f"wrote {args.out}")
 
