@@ -19,7 +19,7 @@ from lgdk.errors import UserError
 from lgdk.infer import preflight
 from lgdk.infer.background import BackgroundWriter, prefetch
 from lgdk.infer.predictor import Streaming
-from lgdk.infer.video_io import FrameSource, VideoWriter, open_frames
+from lgdk.infer.video_io import FrameSource, VideoWriter, open_frames, same_aspect_ratio
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class MaskProvider:
                 except OSError as exc:
                     raise MaskError(f"{path} is not a readable image ({exc}); give PNG "
                                     "masks") from None
-                if abs(size[0] / size[1] - shape[0] / shape[1]) > 0.01:
+                if not same_aspect_ratio(size, shape):
                     raise MaskError(f"{path} is {size[1]}x{size[0]} but the frames are "
                                     f"{shape[1]}x{shape[0]}; give masks of the frames' size")
         return len(object_ids(first))
@@ -91,7 +91,7 @@ def fit_mask(ids: np.ndarray, shape: tuple[int, int], path: Path) -> np.ndarray:
     if ids.shape == shape:
         return ids
     h, w = ids.shape
-    if abs(h / w - shape[0] / shape[1]) > 0.01:
+    if not same_aspect_ratio((h, w), shape):
         raise MaskError(f"{path} is {w}x{h} but the frames are {shape[1]}x{shape[0]}; give "
                         "a mask of the frame's size (or at least its aspect ratio)")
     log.warning("%s is %dx%d, the frames %dx%d: resized (nearest neighbour)", path, w, h,

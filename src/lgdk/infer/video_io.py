@@ -135,6 +135,12 @@ def open_frames(path: str | os.PathLike) -> FrameSource:
     return _probe(path)
 
 
+def same_aspect_ratio(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """(height, width) pairs whose aspect ratios agree to 1%: one can be resized to the
+    other (frames of a sequence, a mask to its frames)."""
+    return abs(a[0] / a[1] - b[0] / b[1]) <= 0.01
+
+
 def _check_frame_sizes(files: list[Path]) -> tuple[tuple[int, int], set[Path]]:
     """Every frame's size from its header, before any work: the first frame's size is the
     sequence's; frames of another size with its aspect ratio are to be resized (warned
@@ -152,7 +158,7 @@ def _check_frame_sizes(files: list[Path]) -> tuple[tuple[int, int], set[Path]]:
     for f, (h, w) in sizes.items():
         if (h, w) == (height, width):
             continue
-        if abs(h / w - height / width) > 0.01:
+        if not same_aspect_ratio((h, w), (height, width)):
             raise VideoError(f"frame {f} is {w}x{h} but the sequence ({files[0].name}) is "
                              f"{width}x{height}; give every frame the same size")
         log.warning("frame %s is %dx%d, the sequence %dx%d: resized to the sequence's size",
