@@ -10,6 +10,7 @@ each clip, and the mean over clips, for each `--encode-every` value.
 """
 
 import argparse
+import dataclasses
 
 import numpy as np
 import torch
@@ -17,12 +18,12 @@ import torch
 from lgdk.data.procedural import generate_clip
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.loading import load_models
-from lgdk.infer.predictor import Predictor, PredictorOptions
+from lgdk.infer.predictor import Predictor
 from lgdk.runtime import keep_large_allocations
 
 
-def clip_jaccard(model, clip, options: PredictorOptions, objects: int) -> float:
-    predictor = Predictor(model, options)
+def clip_jaccard(model, clip, settings, objects: int) -> float:
+    predictor = Predictor(model, settings)
     values = []
     for t, frame in enumerate(clip.frames):
         probs = predictor.step(frame, clip.labels[0] if t == 0 else None)
@@ -43,14 +44,14 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     args = parser.parse_args()
     keep_large_allocations()
-    model = load_models([args.checkpoint] if args.checkpoint else None, "cpu")[0]
+    models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
     seeds = [int(s) for s in args.seeds.split(",")]
     clips = [generate_clip(np.random.default_rng(s), args.height, args.width, args.frames,
                            args.objects) for s in seeds]
     with torch.inference_mode():
         for every in (int(v) for v in args.encode_every.split(",")):
-            options = PredictorOptions(encode_every=every)
-            scores = [clip_jaccard(model, c, options, args.objects) for c in clips]
+            scores = [clip_jaccard(models[0], c, dataclasses.replace(settings, encode_every=every),
+                                   args.objects) for c in clips]
             per_seed = " ".join(f"{s}:{j:.3f}" for s, j in zip(seeds, scores))
             print(f"--encode-every {every}: J {np.mean(scores):.3f} (seed:J {per_seed})",
                   flush=True)

@@ -63,8 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     make = None
     if args.method == "network":
-        model = load_models([args.checkpoint] if args.checkpoint else None, "cpu")[0]
-        make = lambda: Predictor(model)  # noqa: E731
+        models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
+        make = lambda: Predictor(models[0], settings)  # noqa: E731
     groups: dict[str, list[float]] = {}
     box_iou, click_iou, seconds = [], [], []
     with torch.inference_mode():

@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None)
     args = parser.parse_args()
     src, out = Path(args.src), Path(args.out)
-    model = load_models([args.checkpoint] if args.checkpoint else None, "cpu")[0]
+    models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
     ious, seconds = [], []
     for seq in davis_sequences(src):
         image_path, mask_path = davis_frames(src, seq)[0]
@@ -52,7 +52,7 @@ def main() -> None:
         start = time.perf_counter()
         with torch.inference_mode():
             ids = mask_from_object_prompts(image, prompts, args.method,
-                                           make_predictor=lambda: Predictor(model))
+                                           make_predictor=lambda: Predictor(models[0], settings))
         seconds.append(time.perf_counter() - start)
         (out / "Annotations" / seq).mkdir(parents=True, exist_ok=True)
         write_mask(out / "Annotations" / seq / f"{image_path.stem}.png", ids)

@@ -25,11 +25,10 @@ run_stage default-cpu-fast-tune runs/default-fast-tune
 # the fifth session's shipped model (float16), the start of the sixth session's part
 if [ ! -f runs/session5-default.safetensors ]; then
   "${PYTHON:-.venv/bin/python}" scripts/ship_default.py runs/default-fast-tune/final.safetensors \
-    --top-k 20 --size 384 --out runs/session5-default.safetensors
+    --out runs/session5-default.safetensors
 fi
 # real stills (DUTS-TR, ECSSD, Penn-Fudan) as pseudo-videos, multi-object clips pasted from
 # them, DAVIS-2016 train clips (about 1 h 50 min)
 run_stage default-cpu-gen1 runs/default-gen1
 echo "trained: runs/default-gen1/final.safetensors"
-echo "ship it: python scripts/ship_default.py runs/default-gen1/final.safetensors" \
-  "--top-k 20 --size 384"
+echo "ship it: python scripts/ship_default.py runs/default-gen1/final.safetensors"

@@ -35,3 +35,29 @@ def test_export_with_bad_arguments_is_one_line_and_exit_2(tmp_path, tiny_checkpo
                  str(tiny_checkpoint)])
     assert code == 2 and "must end in .onnx" in capsys.readouterr().err
     assert not list(tmp_path.glob("a.*"))
+
+
+def test_flags_not_given_leave_the_checkpoints_own_settings(tmp_path, capsys):
+    from lgdk.config import Config, InferenceConfig
+    from lgdk.models.checkpoint import save_checkpoint
+    from lgdk.models.network import build_model
+    from tests.conftest import tiny_config
+
+    cfg = Config(model=tiny_config(), inference=InferenceConfig(size=32, top_k=3))
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, build_model(cfg.model), cfg)
+    common = ["bench", "--checkpoint", str(path), "--frames", "2", "--long", ""]
+    for flags, size in (([], 32), (["--size", "48"], 48)):
+        assert main([*common, *flags, "--json", str(tmp_path / "b.json")]) == 0
+        assert json.loads((tmp_path / "b.json").read_text())["size"] == size
+    assert main([*common, "--top-k", "-1"]) == 2
+    assert "--top-k must be 0 (every memory position) or more" in capsys.readouterr().err
+
+
+def test_every_command_is_in_the_one_table():
+    from lgdk.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(choices) == set(COMMANDS) == {"segment", "demo", "eval", "train", "bench",
+                                             "export"}

@@ -1,10 +1,12 @@
 import platform
+import subprocess
+import sys
 
-from lgdk.runtime import keep_large_allocations
 
-
-def test_keep_large_allocations_applies_on_glibc_and_is_harmless_elsewhere():
-    applied = keep_large_allocations()
-    assert isinstance(applied, bool)
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert applied
+def test_keep_large_allocations_applies_exactly_where_the_c_library_is_glibc():
+    # in a child process: the test process keeps the C library's default settings
+    code = "from lgdk.runtime import keep_large_allocations; print(keep_large_allocations())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert out == str(glibc)

@@ -34,8 +34,6 @@ class ModelConfig:
     value_dim: int = 256  # channels of the memory values (per object)
     decoder_dim: int = 128  # channels of the stride-16 decoder stage (halved at each upsampling)
     affinity: str = "l2"  # "l2": negative squared L2 (STCN); "dot": dot product (STM)
-    top_k: int = 0  # keep the k best memory positions per query position; 0 keeps all
-    inference_size: int = 480  # processing shorter side at inference unless --size is given
     local_kernel: bool = True  # kernel from the previous frame's object feature
     global_kernel: bool = True  # kernel from the mean object feature over all past frames
     aspp: bool = True  # ASPP before the decoder
@@ -92,9 +90,52 @@ class TrainConfig:
     init_from: str | None = None  # checkpoint to start from (the previous stage)
     init_matching_only: bool = False  # load only init_from's tensors that fit (new parts fresh)
     val_root: str | None = None  # DAVIS-layout folder to validate on
-    val_every: int = 0
-    val_size: int = 480  # processing shorter side for validation (0: the frames' own)
+    val_every: int = 0  # validation runs at the config's `inference` settings
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How a model runs on videos. Saved in every checkpoint beside the model (as timm's
+    `pretrained_cfg` travels with a model): a model comes with the settings it was measured
+    at; the command line's flags, when given, override them (`with_overrides`)."""
+
+    size: int = 480  # processing shorter side in pixels; 0: the frames' own size
+    top_k: int = 0  # memory read over the k best memory positions per query position; 0: all
+    mem_every: int = 5  # a new memory frame every N frames (the given masks always kept)
+    max_memory: int = 8  # at most this many memory frames besides the given masks
+    # frames encoded as the local (previous-frame) memory and O_{t-1} besides the memory
+    # frames: every N-th; 1: every frame (STM's temporary memory, the paper's local kernel);
+    # 0: memory frames only (STCN's choice: faster, but objects may swap identities)
+    encode_every: int = 2
+    max_objects: int = 32
+    flip: bool = False  # test-time augmentation: average with the mirrored frame
+    scales: tuple[int, ...] = ()  # test-time augmentation: average over these sizes
+    amp: bool = False  # autocast on a GPU
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.size >= 0, f"--size must be a positive shorter side in pixels (or 0 for "
+                             f"the frames' own size), not {self.size}"),
+            (self.top_k >= 0, f"--top-k must be 0 (every memory position) or more, not "
+                              f"{self.top_k}"),
+            (self.mem_every >= 1, f"--mem-every must be at least 1, not {self.mem_every}"),
+            (self.max_memory >= 0, f"--max-memory must be 0 or more, not {self.max_memory}"),
+            (self.encode_every >= 0, f"--encode-every must be 0 (memory frames only) or "
+                                     f"more, not {self.encode_every}"),
+            (self.max_objects >= 1, f"--max-objects must be at least 1, not "
+                                    f"{self.max_objects}"),
+            (all(s >= 16 for s in self.scales), f"--scales must be shorter sides of 16 "
+                                                f"pixels or more, like 480,600, not "
+                                                f"{','.join(map(str, self.scales))}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def with_overrides(self, **given: Any) -> InferenceConfig:
+        """These settings with the values that were given (None: not given, keep)."""
+        return replace(self, **{k: v for k, v in given.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -102,6 +143,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -156,8 +198,18 @@ def config_to_json(cfg: Config) -> str:
     return json.dumps(to_dict(cfg), sort_keys=True)
 
 
+# Keys of checkpoints written before the inference settings had their own section.
+LEGACY_KEYS = {("model", "top_k"): "top_k", ("model", "inference_size"): "size",
+               ("train", "val_size"): None}
+
+
 def config_from_json(text: str) -> Config:
-    return from_dict(Config, json.loads(text))
+    data = json.loads(text)
+    for (section, key), new in LEGACY_KEYS.items():
+        value = data.get(section, {}).pop(key, None)
+        if new is not None and value is not None:
+            data.setdefault("inference", {}).setdefault(new, value)
+    return from_dict(Config, data)
 
 
 def preset_names() -> list[str]:
@@ -216,11 +268,11 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataConfig",
+    "InferenceConfig",
     "ModelConfig",
     "TrainConfig",
     "config_from_json",
     "config_to_json",
     "load_config",
     "preset_names",
-    "replace",
 ]

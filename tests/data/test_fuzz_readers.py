@@ -13,7 +13,7 @@ from PIL import Image
 from lgdk.data.masks import VOID, MaskError, davis_palette, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.eval.davis import evaluate
-from lgdk.infer.video_io import open_frames
+from lgdk.video.video_io import open_frames
 
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from lgdk.config import InferenceConfig
 from lgdk.data.procedural import generate_clip
 from lgdk.errors import UserError
-from lgdk.infer.predictor import Predictor, PredictorOptions, labels_from_probs
-from lgdk.infer.tta import AveragingPredictor, make_predictor
+from lgdk.infer.predictor import Predictor, labels_from_probs
+from lgdk.infer.tta import Averaging, Flipped, make_predictor
 
 
 def clip(frames=5, h=64, w=96, objects=2, seed=0):
@@ -18,7 +19,7 @@ def test_streaming_predictor_equals_the_training_forward(tiny_model):
     first = torch.stack([torch.from_numpy(c.labels[0] == i).float() for i in (1, 2)])
     with torch.no_grad():
         ref = tiny_model(x[None], first[None]).exp()[0]  # (T-1, 1+N, H, W)
-    p = Predictor(tiny_model, PredictorOptions(size=0, mem_every=1, max_memory=0))
+    p = Predictor(tiny_model, InferenceConfig(size=0, mem_every=1, max_memory=0))
     outs = [p.step(c.frames[0], c.labels[0])] + [p.step(f) for f in c.frames[1:]]
     for t in (1, 2):
         assert torch.allclose(outs[t], ref[t - 1], atol=1e-5)
@@ -26,7 +27,7 @@ def test_streaming_predictor_equals_the_training_forward(tiny_model):
 
 def test_outputs_have_the_input_size_and_sum_to_one(tiny_model):
     c = clip(h=50, w=70)  # not multiples of 16, resized to size 40
-    p = Predictor(tiny_model, PredictorOptions(size=40))
+    p = Predictor(tiny_model, InferenceConfig(size=40))
     probs = p.step(c.frames[0], c.labels[0])
     probs = p.step(c.frames[1])
     assert probs.shape == (3, 50, 70)
@@ -38,7 +39,7 @@ def test_given_mask_is_reproduced_with_user_ids(tiny_model):
     c = clip()
     labels = c.labels[0].copy()
     labels[labels == 2] = 7  # user ids need not be 1..N
-    p = Predictor(tiny_model, PredictorOptions(size=0))
+    p = Predictor(tiny_model, InferenceConfig(size=0))
     probs = p.step(c.frames[0], labels)
     assert p.object_ids == [1, 7]
     assert np.array_equal(p.labels(probs), labels)
@@ -48,7 +49,7 @@ def test_object_introduced_at_frame_k_appears_from_k_on(tiny_model):
     c = clip(frames=6)
     first = np.where(c.labels[0] == 1, 1, 0).astype(np.uint8)
     later = np.where(c.labels[3] == 2, 2, 0).astype(np.uint8)
-    p = Predictor(tiny_model, PredictorOptions(size=0))
+    p = Predictor(tiny_model, InferenceConfig(size=0))
     channels = []
     for t, frame in enumerate(c.frames):
         mask = first if t == 0 else later if t == 3 else None
@@ -64,7 +65,7 @@ def test_memory_stays_bounded_over_a_long_clip(tiny_model):
     frame = np.zeros((32, 48, 3), np.uint8)
     mask = np.zeros((32, 48), np.uint8)
     mask[8:20, 10:30] = 1
-    p = Predictor(tiny_model, PredictorOptions(size=0, mem_every=2, max_memory=3))
+    p = Predictor(tiny_model, InferenceConfig(size=0, mem_every=2, max_memory=3))
     p.step(frame, mask)
     sizes = []
     for _ in range(60):
@@ -80,7 +81,7 @@ def test_encode_every_skips_the_memory_encoder_between_refreshes(tiny_model):
     c = clip(frames=8)
     calls = []
     hook = tiny_model.memory_encoder.register_forward_hook(lambda *_: calls.append(1))
-    p = Predictor(tiny_model, PredictorOptions(size=0, mem_every=5, encode_every=3))
+    p = Predictor(tiny_model, InferenceConfig(size=0, mem_every=5, encode_every=3))
     try:
         for t, frame in enumerate(c.frames):
             p.step(frame, c.labels[0] if t == 0 else None)
@@ -104,9 +105,9 @@ def test_which_frames_the_memory_encoder_sees(tiny_model, every, encoded, readab
     c = clip(frames=8)
     calls = []
     hook = tiny_model.memory_encoder.register_forward_hook(lambda *_: calls.append(1))
-    options = PredictorOptions(size=0, mem_every=5)
+    options = InferenceConfig(size=0, mem_every=5)
     if every is not None:
-        options = PredictorOptions(size=0, mem_every=5, encode_every=every)
+        options = InferenceConfig(size=0, mem_every=5, encode_every=every)
     p = Predictor(tiny_model, options)
     try:
         for t, frame in enumerate(c.frames):
@@ -119,9 +120,9 @@ def test_which_frames_the_memory_encoder_sees(tiny_model, every, encoded, readab
 
 def test_negative_or_zero_refresh_intervals_are_refused():
     with pytest.raises(UserError, match="--encode-every must be 0"):
-        PredictorOptions(encode_every=-1)
+        InferenceConfig(encode_every=-1)
     with pytest.raises(UserError, match="--mem-every must be at least 1"):
-        PredictorOptions(mem_every=-2)
+        InferenceConfig(mem_every=-2)
 
 
 def test_flip_of_a_symmetric_clip_is_symmetric(tiny_model):
@@ -130,23 +131,46 @@ def test_flip_of_a_symmetric_clip_is_symmetric(tiny_model):
     frame = np.concatenate([half, half[:, ::-1]], axis=1)
     mask = np.zeros((48, 64), np.uint8)
     mask[10:30, 20:44] = 1  # symmetric about the vertical axis
-    opts = PredictorOptions(size=0)
-    p = make_predictor([tiny_model], opts, "cpu", flip=True)
-    assert isinstance(p, AveragingPredictor) and len(p.predictors) == 2
+    p = make_predictor([tiny_model], InferenceConfig(size=0, flip=True), "cpu")
+    assert isinstance(p, Averaging) and len(p.predictors) == 2
+    assert isinstance(p.predictors[1], Flipped)
     p.step(frame, mask)
     probs = p.step(frame)
     assert torch.allclose(probs, probs.flip(-1), atol=1e-5)
 
 
+def test_a_flipped_predictor_sees_the_mirrored_video(tiny_model):
+    c = clip(frames=3)
+    plain = Predictor(tiny_model, InferenceConfig(size=40))
+    flipped = Flipped(Predictor(tiny_model, InferenceConfig(size=40)))
+    for t, frame in enumerate(c.frames):
+        mask = c.labels[0] if t == 0 else None
+        mirrored = plain.step(frame[:, ::-1].copy(), None if mask is None else
+                              mask[:, ::-1].copy())
+        assert torch.allclose(flipped.step(frame, mask), mirrored.flip(-1), atol=1e-5)
+
+
 def test_scales_and_ensemble_make_one_member_each(tiny_model):
-    p = make_predictor([tiny_model, tiny_model], PredictorOptions(), "cpu", flip=True,
-                       scales=[32, 48])
+    settings = InferenceConfig(flip=True, scales=(32, 48))
+    p = make_predictor([tiny_model, tiny_model], settings, "cpu")
     assert len(p.predictors) == 8
     c = clip()
     p.step(c.frames[0], c.labels[0])
     probs = p.step(c.frames[1])
     assert probs.shape == (3, 64, 96)
     assert torch.allclose(probs.sum(0), torch.ones(64, 96), atol=1e-4)
+
+
+def test_memorising_as_predicted_equals_the_trip_through_the_frame_size(tiny_model):
+    """`Predictor.step` memorises its probabilities at the model's resolution; through
+    `predict` + `memorize` (what wrappers call) they go to the frame's size and back. With
+    no resize (size 0) both are the same numbers."""
+    c = clip(frames=4, h=50, w=70)  # padded to 64x80: the padding is zero either way
+    fast = Predictor(tiny_model, InferenceConfig(size=0, mem_every=1))
+    halves = Averaging([Predictor(tiny_model, InferenceConfig(size=0, mem_every=1))])
+    for t, frame in enumerate(c.frames):
+        mask = c.labels[0] if t == 0 else None
+        assert torch.allclose(fast.step(frame, mask), halves.step(frame, mask), atol=1e-5)
 
 
 def test_labels_take_the_most_probable_channel_as_the_users_ids():
@@ -159,20 +183,33 @@ def test_labels_take_the_most_probable_channel_as_the_users_ids():
     assert labels.tolist() == [[0, 3, 7, 0]]
 
 
-def test_the_processing_size_defaults_to_the_one_the_model_was_shipped_for():
-    from lgdk.infer.loading import default_size
+def test_settings_are_the_checkpoints_own_with_the_given_values_on_top(tmp_path):
+    from lgdk.config import Config
+    from lgdk.infer.loading import load_models
+    from lgdk.models.checkpoint import save_checkpoint
     from lgdk.models.network import build_model
     from tests.conftest import tiny_config
 
-    assert default_size([build_model(tiny_config(inference_size=96))]) == 96
-    assert default_size([build_model(tiny_config())]) == 480  # the config's default
-    assert default_size([object()]) == 480  # an ONNX model says nothing
+    cfg = Config(model=tiny_config(), inference=InferenceConfig(size=96, top_k=5))
+    save_checkpoint(tmp_path / "m.safetensors", build_model(cfg.model), cfg)
+    models, settings = load_models([str(tmp_path / "m.safetensors")], "cpu")
+    assert (settings.size, settings.top_k) == (96, 5)
+    assert models[0].reader.top_k == 5 and models[0].reader.sparse  # CPU inference
+    models, settings = load_models([str(tmp_path / "m.safetensors")], "cpu", size=48,
+                                   top_k=None, flip=True)
+    assert (settings.size, settings.top_k, settings.flip) == (48, 5, True)
+    with pytest.raises(UserError, match="--top-k must be 0"):
+        load_models([str(tmp_path / "m.safetensors")], "cpu", top_k=-1)
 
 
-def test_a_predictor_without_a_size_runs_at_the_models_own():
-    from lgdk.models.network import build_model
-    from tests.conftest import tiny_config
+def test_checkpoints_from_before_the_inference_section_keep_their_settings():
+    import json
 
-    model = build_model(tiny_config(inference_size=48)).eval()
-    assert Predictor(model).options.size == 48
-    assert Predictor(model, PredictorOptions(size=0)).options.size == 0
+    from lgdk.config import Config, config_from_json, config_to_json
+
+    data = json.loads(config_to_json(Config()))
+    del data["inference"]
+    data["model"].update(top_k=20, inference_size=384)
+    data["train"]["val_size"] = 480
+    cfg = config_from_json(json.dumps(data))
+    assert (cfg.inference.size, cfg.inference.top_k) == (384, 20)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lgdk.models.backbones import Backbone, BackboneError, lite0_weights_file
+from lgdk.models.backbones import Backbone, BackboneError, package_weights_file
 
 
 def test_lite0_channels_from_feature_info_and_shapes():
@@ -14,7 +14,7 @@ def test_lite0_channels_from_feature_info_and_shapes():
 
 
 def test_lite0_imagenet_weights_load_offline():
-    path = lite0_weights_file()
+    path = package_weights_file("tf_efficientnet_lite0")
     assert path is not None and path.is_file()
     b = Backbone("tf_efficientnet_lite0", 3, pretrained=True)
     source = torch.load(path, weights_only=True)

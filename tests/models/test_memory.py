@@ -85,7 +85,7 @@ def test_sparse_inference_read_equals_the_differentiable_gather():
     gathered.sum().backward()
     assert mv.grad is not None and mv.grad.abs().sum() > 0
     with torch.no_grad():  # inference: the sparse form
-        sparse = read_memory(q, mk, mv, "l2", top_k=7)
+        sparse = read_memory(q, mk, mv, "l2", top_k=7, sparse=True)
     assert torch.allclose(sparse, gathered.detach(), atol=1e-5)
 
 

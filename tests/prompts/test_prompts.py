@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from lgdk.cli import main
+from lgdk.config import InferenceConfig
 from lgdk.data.masks import read_mask
 from lgdk.eval.metrics import jaccard
-from lgdk.infer.predictor import Predictor, PredictorOptions
+from lgdk.infer.predictor import Predictor
 from lgdk.prompts import masks_from_prompts
 from lgdk.prompts.spec import PromptError, check_prompts, group_prompts
 from tests.conftest import write_clip
@@ -79,7 +80,7 @@ def test_network_method_refines_with_a_given_predictor(tiny_model):
     frame, disc, square = scene()
     ids = masks_from_prompts(frame, boxes=[(25, 35, 76, 86), (100, 30, 140, 90)],
                              method="network",
-                             make_predictor=lambda: Predictor(tiny_model, PredictorOptions(size=0)))
+                             make_predictor=lambda: Predictor(tiny_model, InferenceConfig(size=0)))
     assert set(np.unique(ids).tolist()) <= {0, 1, 2} and (ids == 1).any() and (ids == 2).any()
     assert not (ids[:, :20] == 1).any()  # kept inside object 1's box
 

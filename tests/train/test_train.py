@@ -1,4 +1,5 @@
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lgdk.config import Config, DataConfig, TrainConfig
+from lgdk.config import Config, DataConfig, InferenceConfig, TrainConfig
 from lgdk.data.clips import ClipDataset
 from lgdk.errors import UserError
 from lgdk.models.checkpoint import load_checkpoint
@@ -22,6 +23,7 @@ def small_config(iterations=4, **train) -> Config:
         train=TrainConfig(iterations=iterations, batch_size=2, lr=1e-3, warmup=2,
                           checkpoint_every=100, bootstrap_start=0, bootstrap_end=10,
                           **train),
+        inference=InferenceConfig(size=0),  # validation at the frames' own size
     )
 
 
@@ -84,11 +86,18 @@ def test_bootstrap_schedule_and_hardest_pixels():
         torch.tensor(0.1))) / 2)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_process_torchrun_gives_identical_weights(tmp_path):
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29581", str(worker), str(tmp_path)]
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(worker),
+           str(tmp_path)]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     sums = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
@@ -106,8 +115,7 @@ def test_validation_hook_scores_and_keeps_the_best(tmp_path):
     (tmp_path / "val" / "Annotations").mkdir()
     (tmp_path / "c" / "frames").rename(tmp_path / "val" / "JPEGImages" / "s")
     (tmp_path / "c" / "gt").rename(tmp_path / "val" / "Annotations" / "s")
-    cfg = small_config(iterations=2, val_root=str(tmp_path / "val"), val_every=1,
-                       val_size=0)
+    cfg = small_config(iterations=2, val_root=str(tmp_path / "val"), val_every=1)
     Trainer(cfg, tmp_path / "run").run(progress=False)
     scores = (tmp_path / "run" / "val.tsv").read_text().split()
     assert len(scores) == 4 and all(0 <= float(s) <= 1 for s in scores[1::2])

@@ -1,4 +1,5 @@
-"""Finding and loading models for inference (the shipped default, or user checkpoints)."""
+"""Loading models for inference (the shipped default, or user checkpoints) with their
+inference settings resolved once: the first checkpoint's, then what the caller gave."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import torch
 
+from lgdk.config import InferenceConfig
 from lgdk.errors import UserError
-from lgdk.models.checkpoint import load_checkpoint
+from lgdk.models.checkpoint import load_checkpoint, read_config
 from lgdk.models.network import LGDK
 
 DEFAULT_WEIGHTS = "default.safetensors"
@@ -33,30 +35,21 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
-def load_models(checkpoints: list[str] | None, device: str,
-                top_k: int | None = None) -> list[LGDK]:
-    """Load checkpoints (default: the shipped model) for inference (BatchNorm folded, see
-    `LGDK.optimize_for_inference`);
-    `top_k` overrides the memory read's."""
+def load_models(checkpoints: list[str] | None = None, device: str = "cpu",
+                **given) -> tuple[list[LGDK], InferenceConfig]:
+    """Checkpoints (default: the shipped model) ready for inference, and the settings to
+    run them at: the first checkpoint's own, with `given` (InferenceConfig fields; None:
+    not given) on top. Every model reads its memory with those settings' top_k (the sparse
+    form on a CPU) and runs `LGDK.optimize_for_inference`."""
     paths = [Path(c) for c in checkpoints] if checkpoints else [default_checkpoint()]
-    models = []
-    for path in paths:
-        model, _ = load_checkpoint(path)
-        model = model.to(device).eval()
-        model.optimize_for_inference()
-        if top_k is not None:
-            if top_k < 0:
-                raise UserError(f"--top-k must be 0 (every memory position) or more, not "
-                                f"{top_k}")
-            model.reader.top_k = top_k
-        if device == "cpu":
-            model = model.to(memory_format=torch.channels_last)
-        models.append(model)
-    return models
+    settings = read_config(paths[0]).inference.with_overrides(**given)
+    return [load_for_inference(p, settings, device) for p in paths], settings
 
 
-def default_size(models: list) -> int:
-    """The processing size (shorter side) the first model was shipped for; 480 for models
-    that do not say (ONNX graphs, whose size is fixed at export)."""
-    cfg = getattr(models[0], "cfg", None)
-    return cfg.inference_size if cfg is not None else 480
+def load_for_inference(path: Path, settings: InferenceConfig, device: str) -> LGDK:
+    model, _ = load_checkpoint(path, top_k=settings.top_k, sparse_read=device == "cpu")
+    model = model.to(device).eval()
+    model.optimize_for_inference()
+    if device == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model

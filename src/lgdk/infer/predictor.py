@@ -1,64 +1,90 @@
-"""A streaming predictor: one frame in, object probabilities out, objects added any time.
+"""The streaming predictor: one frame in, object probabilities out, objects added any time.
 
-`step` = `predict` (read memory, decode) + `memorize` (store the frame with a result).
-Wrappers (flip, scales, ensembles in `lgdk.infer.tta`) call the two halves themselves so
-that every wrapped predictor memorises the combined result.
+`Streaming` is the public API (`step`, `labels`); `step` = `predict` (read the memory,
+decode) + `memorize` (store the frame with its final probabilities). `Predictor` runs one
+model at one processing size through one resize path (`Resolution`); flip, scales and
+ensembles wrap predictors (`lgdk.infer.tta`) and call the two halves themselves, so that
+every wrapped predictor memorises the combined result.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lgdk.config import InferenceConfig
 from lgdk.data.masks import VOID
 from lgdk.errors import UserError
-from lgdk.infer.loading import default_size
-from lgdk.models.memory_bank import MemoryBank
-from lgdk.models.network import LGDK, aggregate, pad_to_multiple
-
-
-@dataclass(frozen=True)
-class PredictorOptions:
-    size: int | None = None  # processing shorter side; None: the model's; 0: the input's
-    mem_every: int = 5  # a new memory frame every N frames (the given masks always kept)
-    max_memory: int = 8  # at most this many non-permanent memory frames
-    # frames encoded as the local (previous-frame) memory and O_{t-1} besides the memory
-    # frames: every N-th; 1: every frame (STM's temporary memory, the paper's local kernel);
-    # 0: memory frames only (STCN's choice: faster, but objects may swap identities)
-    encode_every: int = 2
-    max_objects: int = 32
-    flip: bool = False  # process the mirrored frame (used by the flip wrapper)
-    amp: bool = False  # autocast on GPU
-
-    def __post_init__(self) -> None:
-        if self.mem_every < 1:
-            raise UserError(f"--mem-every must be at least 1, not {self.mem_every}")
-        if self.encode_every < 0:
-            raise UserError(f"--encode-every must be 0 (memory frames only) or more, not "
-                            f"{self.encode_every}")
-        if self.max_memory < 0:
-            raise UserError(f"--max-memory must be 0 or more, not {self.max_memory}")
-        if self.size is not None and self.size < 0:
-            raise UserError(f"--size must be a positive shorter side in pixels (or 0 for "
-                            f"the frames' own size), not {self.size}")
+from lgdk.infer.backend import StepModel
+from lgdk.models.memory_bank import MemoryBank, MemoryPolicy
+from lgdk.models.network import PAD_MULTIPLE, aggregate
 
 
 def processing_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(H, W) of a frame -> (h, w) with shorter side `size` (0: unchanged)."""
     if not size:
         return height, width
     scale = size / min(height, width)
     return max(16, round(height * scale)), max(16, round(width * scale))
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """The one resize path between a video's frames (H, W) and the model: the processing
+    size (h, w), padded on the bottom and right to multiples of 16 (ph, pw)."""
+
+    frame: tuple[int, int]
+    model: tuple[int, int]
+    padded: tuple[int, int]
+
+    @classmethod
+    def of(cls, height: int, width: int, size: int) -> Resolution:
+        h, w = processing_size(height, width, size)
+        return cls((height, width), (h, w), (h + (-h) % PAD_MULTIPLE, w + (-w) % PAD_MULTIPLE))
+
+    def image(self, frame: np.ndarray, device: torch.device) -> torch.Tensor:
+        """(H, W, 3) uint8 -> (1, 3, ph, pw) float in 0..1, edge-padded, channels-last."""
+        frame = frame if frame.flags.writeable else frame.copy()
+        x = torch.from_numpy(np.ascontiguousarray(frame)).to(device)
+        x = x.permute(2, 0, 1)[None].float() / 255
+        if self.model != self.frame:
+            x = F.interpolate(x, size=self.model, mode="bilinear", align_corners=False,
+                              antialias=True)
+        (h, w), (ph, pw) = self.model, self.padded
+        if (ph, pw) != (h, w):
+            x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def to_frame(self, probs: torch.Tensor) -> torch.Tensor:
+        """(1, C, ph, pw) -> (C, H, W)."""
+        probs = probs[:, :, : self.model[0], : self.model[1]]
+        if self.model != self.frame:
+            probs = F.interpolate(probs, size=self.frame, mode="bilinear", align_corners=False)
+        return probs[0]
+
+    def to_model(self, probs: torch.Tensor) -> torch.Tensor:
+        """(C, H, W) -> (1, C, ph, pw), zero in the padding."""
+        x = probs[None].float()
+        if self.model != self.frame:
+            x = F.interpolate(x, size=self.model, mode="bilinear", align_corners=False)
+        return self.zero_padding(x)
+
+    def zero_padding(self, probs: torch.Tensor) -> torch.Tensor:
+        """(1, C, ph, pw) -> the same with the padding rows and columns zero."""
+        (h, w), (ph, pw) = self.model, self.padded
+        return F.pad(probs[:, :, :h, :w], (0, pw - w, 0, ph - h))
+
+
 class Streaming(ABC):
     """The public streaming API, on top of `predict` and `memorize`."""
 
-    object_ids: list[int]
-    max_objects: int
+    def __init__(self, max_objects: int) -> None:
+        self.object_ids: list[int] = []
+        self.max_objects = max_objects
 
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:
         """frame: (H, W, 3) uint8 RGB; mask: optional (H, W) object ids for this frame.
@@ -83,94 +109,70 @@ class Streaming(ABC):
 
 
 class Predictor(Streaming):
-    def __init__(self, model: LGDK, options: PredictorOptions | None = None,
-                 device: str | torch.device = "cpu") -> None:
-        self.model = model.eval().to(device)
-        self.options = options or PredictorOptions()
-        if self.options.size is None:
-            self.options = replace(self.options, size=default_size([model]))
-        self.device = torch.device(device)
-        self.max_objects = self.options.max_objects
-        self.reset()
+    """One model (any `StepModel` backend) at `settings.size`, memory as `settings` say.
+    The model is used as given: load it with `lgdk.infer.loading.load_models`."""
 
-    def reset(self) -> None:
-        self.bank = MemoryBank(max_frames=self.options.max_memory)
-        self.object_ids: list[int] = []
+    def __init__(self, model: StepModel, settings: InferenceConfig | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        self.settings = settings or InferenceConfig()
+        super().__init__(self.settings.max_objects)
+        self.model = model
+        self.device = torch.device(device)
+        self.policy = MemoryPolicy(self.settings.mem_every, self.settings.encode_every)
+        self.autocast = self.settings.amp and self.device.type == "cuda"
+        self.bank = MemoryBank(max_frames=self.settings.max_memory)
         self.frame_index = -1
-        self.last_memory = -(10**9)
         self._pending = None
 
-    # ---- conversions ---------------------------------------------------------------------
-    def _to_input(self, frame: np.ndarray) -> torch.Tensor:
-        """(H, W, 3) uint8 -> (1, 3, h, w) float at the processing size, padded to 16."""
-        frame = frame if frame.flags.writeable else frame.copy()
-        x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
-        x = x.permute(2, 0, 1)[None].float() / 255
-        h, w = processing_size(x.shape[2], x.shape[3], self.options.size)
-        if (h, w) != tuple(x.shape[2:]):
-            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
-                              antialias=True)
-        if self.options.flip:
-            x = x.flip(-1)
-        x, _ = pad_to_multiple(x)
-        return x.contiguous(memory_format=torch.channels_last)
+    @torch.inference_mode()
+    def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:
+        if mask is not None:
+            return super().step(frame, mask)
+        probs = self._predict(frame)  # memorised as predicted: no trip to the frame size
+        self._memorize(probs, given=False)
+        return self._pending[0].to_frame(probs)
 
-    def _to_output(self, probs: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """(1, C, H', W') padded probabilities -> (C, H, W) at the input size, unflipped."""
-        h, w = processing_size(*size, self.options.size)
-        probs = probs[:, :, :h, :w]
-        if self.options.flip:
-            probs = probs.flip(-1)
-        if (h, w) != size:
-            probs = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
-        return probs[0]
-
-    def _to_model(self, probs: torch.Tensor, padded: tuple[int, int]) -> torch.Tensor:
-        """(C, H, W) probabilities at the input size -> (1, C, h, w) as the model sees them."""
-        x = probs[None].float()
-        h, w = processing_size(*probs.shape[1:], self.options.size)
-        if (h, w) != tuple(probs.shape[1:]):
-            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-        if self.options.flip:
-            x = x.flip(-1)
-        return F.pad(x, (0, padded[1] - w, 0, padded[0] - h))
-
-    # ---- the two halves of a step ----------------------------------------------------------
     @torch.inference_mode()
     def predict(self, frame: np.ndarray) -> torch.Tensor:
-        """Probabilities (1+N, H, W) over background + known objects for the next frame."""
+        probs = self._predict(frame)
+        return self._pending[0].to_frame(probs)
+
+    @torch.inference_mode()
+    def memorize(self, probs: torch.Tensor, given: bool = False) -> None:
+        self._memorize(self._pending[0].to_model(probs), given)
+
+    @torch.inference_mode()
+    def _predict(self, frame: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 -> probabilities (1, 1+N, ph, pw) at the model's resolution."""
         self.frame_index += 1
-        x = self._to_input(frame)
-        with torch.autocast(self.device.type, enabled=self.options.amp and
-                            self.device.type == "cuda"):
+        resolution = Resolution.of(*frame.shape[:2], self.settings.size)
+        x = resolution.image(frame, self.device)
+        with torch.autocast(self.device.type, enabled=self.autocast):
             if self.bank.num_objects:
                 logits, query = self.model.step(x, self.bank)
                 probs = aggregate(logits.float())
             else:
                 query = self.model.encode_query(x)
                 probs = torch.ones(1, 1, *x.shape[-2:], device=self.device)
-        self._pending = (x, query)
-        return self._to_output(probs, tuple(frame.shape[:2]))
+        self._pending = (resolution, x, query)
+        return probs
 
     @torch.inference_mode()
-    def memorize(self, probs: torch.Tensor, given: bool = False) -> None:
-        """Store the frame last predicted with its final probabilities (1+N, H, W)."""
-        x, query = self._pending
-        if probs.shape[0] - 1 > self.bank.num_objects:
-            self.bank.add_objects(probs.shape[0] - 1 - self.bank.num_objects, self.frame_index)
+    def _memorize(self, probs: torch.Tensor, given: bool) -> None:
+        """probs: (1, 1+N, ph, pw) of the frame last predicted."""
+        resolution, x, query = self._pending
+        if probs.shape[1] - 1 > self.bank.num_objects:
+            self.bank.add_objects(probs.shape[1] - 1 - self.bank.num_objects, self.frame_index)
         if self.bank.num_objects == 0:
             return
-        as_memory = given or self.frame_index - self.last_memory >= self.options.mem_every
-        every = self.options.encode_every
-        if not as_memory and not (every and self.frame_index % every == 0):
+        encode, as_memory = self.policy.plan(self.frame_index, self.bank, given)
+        if not encode:
             return  # the previous frame in the bank stays the last one encoded
-        masks = self._to_model(probs, tuple(x.shape[-2:]))[:, 1:]
-        with torch.autocast(self.device.type, enabled=self.options.amp and
-                            self.device.type == "cuda"):
+        masks = resolution.zero_padding(probs)[:, 1:]
+        with torch.autocast(self.device.type, enabled=self.autocast):
             self.model.memorize(self.frame_index, x, query, masks, self.bank, as_memory,
                                 permanent=given)
-        if as_memory:
-            self.last_memory = self.frame_index
+
 
 def merge_given_mask(probs: torch.Tensor, mask: np.ndarray, object_ids: list[int],
                      max_objects: int) -> torch.Tensor:

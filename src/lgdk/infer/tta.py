@@ -1,4 +1,10 @@
-"""Test-time augmentation and ensembles: predictors that wrap predictors."""
+"""Test-time augmentation and ensembles: predictors that wrap predictors.
+
+    Averaging([Predictor(model_a, settings), Flipped(Predictor(model_a, settings)), ...])
+
+Each wrapper offers `predict` and `memorize` like the predictor it wraps, so they nest;
+every wrapped predictor memorises the combined result.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +13,55 @@ import dataclasses
 import numpy as np
 import torch
 
-from lgdk.infer.predictor import Predictor, PredictorOptions, Streaming
-from lgdk.models.network import LGDK
+from lgdk.config import InferenceConfig
+from lgdk.infer.backend import StepModel
+from lgdk.infer.predictor import Predictor, Streaming
 
 
-class AveragingPredictor(Streaming):
+class Flipped(Streaming):
+    """A predictor that sees every frame mirrored left to right; its probabilities are
+    mirrored back."""
+
+    def __init__(self, inner: Streaming) -> None:
+        super().__init__(inner.max_objects)
+        self.inner = inner
+
+    def predict(self, frame: np.ndarray) -> torch.Tensor:
+        return self.inner.predict(frame[:, ::-1]).flip(-1)
+
+    def memorize(self, probs: torch.Tensor, given: bool = False) -> None:
+        self.inner.memorize(probs.flip(-1), given)
+
+
+class Averaging(Streaming):
     """Runs every wrapped predictor on each frame and averages their probabilities
     (flip, scales, ensembles); each wrapped predictor then memorises the average."""
 
     def __init__(self, predictors: list[Streaming], max_objects: int = 32) -> None:
         if not predictors:
-            raise ValueError("AveragingPredictor needs at least one predictor")
+            raise ValueError("Averaging needs at least one predictor")
+        super().__init__(max_objects)
         self.predictors = predictors
-        self.object_ids: list[int] = []
-        self.max_objects = max_objects
 
     def predict(self, frame: np.ndarray) -> torch.Tensor:
-        outputs = [p.predict(frame) for p in self.predictors]
-        return torch.stack(outputs).mean(dim=0)
+        return torch.stack([p.predict(frame) for p in self.predictors]).mean(dim=0)
 
     def memorize(self, probs: torch.Tensor, given: bool = False) -> None:
         for p in self.predictors:
             p.memorize(probs, given)
 
 
-def make_predictor(models: list[LGDK], options: PredictorOptions, device: str,
-                   flip: bool = False, scales: list[int] | None = None) -> Streaming:
-    """One predictor per (model, scale, flip) combination, averaged when more than one."""
-    sizes = scales or [options.size]
-    flips = [False, True] if flip else [False]
-    members: list[Streaming] = [
-        Predictor(model, dataclasses.replace(options, size=size, flip=f), device)
-        for model in models for size in sizes for f in flips
-    ]
+def make_predictor(models: list[StepModel], settings: InferenceConfig,
+                   device: str | torch.device = "cpu") -> Streaming:
+    """One predictor per (model, scale, flip) combination (`settings.scales`, or its
+    `size`; `settings.flip`), averaged when there is more than one."""
+    members: list[Streaming] = []
+    for model in models:
+        for size in settings.scales or (settings.size,):
+            sized = dataclasses.replace(settings, size=size)
+            members.append(Predictor(model, sized, device))
+            if settings.flip:
+                members.append(Flipped(Predictor(model, sized, device)))
     if len(members) == 1:
         return members[0]
-    return AveragingPredictor(members, options.max_objects)
+    return Averaging(members, settings.max_objects)

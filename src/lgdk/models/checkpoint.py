@@ -66,14 +66,15 @@ def read_config(path: str | os.PathLike) -> Config:
         raise CheckpointError(f"{path}: its config is not valid for this lgdk ({exc})") from None
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu"):
-    """Rebuild the exact model a checkpoint was saved from. Returns (model, config)."""
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu", **build):
+    """Rebuild the exact model a checkpoint was saved from (`build`: how it reads its
+    memory, see `LGDK`). Returns (model, config)."""
     from lgdk.models.network import build_model
 
     cfg = read_config(path)
     # The checkpoint carries all weights: do not load backbone ImageNet weights again.
     model_cfg = dataclasses.replace(cfg.model, pretrained=False, weights_file=None)
-    model = build_model(model_cfg)
+    model = build_model(model_cfg, **build)
     load_weights_into(model, path, map_location)
     return model, cfg
 

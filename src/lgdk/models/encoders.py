@@ -1,14 +1,23 @@
-"""Query encoder (frame) and memory encoder (frame + object mask)."""
+"""Query encoder (frame) and memory encoders (frame + object mask), the latter registered
+by name (`model.memory_encoder`): each builder receives the model config and the query
+backbone's channel record, as detectron2's heads receive a ShapeSpec.
+
+Every memory encoder maps (frame (B, 3, H, W), the query's f16 (B, C16, h, w), masks
+(B, N, H, W)) -> values (B, N, Cv, h, w), and says whether it reads the frame itself
+(`reads_frame`: a second backbone) or only the query's f16 (what ONNX export supports).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lgdk.models.backbones import Backbone
+from lgdk.config import ConfigError, ModelConfig
+from lgdk.models.backbones import Backbone, BackboneChannels
 from lgdk.models.decoder import ResBlock
 from lgdk.models.tensor_layout import repeat_objects
 
@@ -45,13 +54,15 @@ def other_objects(masks: torch.Tensor) -> torch.Tensor:
 class FullMemoryEncoder(nn.Module):
     """The paper's: a backbone of the query encoder's architecture on frame + masks."""
 
+    reads_frame = True
+
     def __init__(self, backbone: Backbone, value_dim: int) -> None:
         super().__init__()
         self.backbone = backbone
         self.value_proj = ResBlock(backbone.channels.c16, value_dim)
 
     def forward(
-        self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
+        self, frame: torch.Tensor, f16: torch.Tensor, masks: torch.Tensor
     ) -> torch.Tensor:
         """frame: (B, 3, H, W); masks: (B, N, H, W) -> values (B, N, Cv, h, w)."""
         b, n = masks.shape[:2]
@@ -68,14 +79,14 @@ class FullMemoryEncoder(nn.Module):
         return value.view(b, n, *value.shape[1:])
 
 
-def f16_with_mask_features(query: QueryFeatures, masks: torch.Tensor,
+def f16_with_mask_features(f16: torch.Tensor, masks: torch.Tensor,
                            mask_net: nn.Module, pool: int = 1) -> torch.Tensor:
     """The frame's f16 beside `mask_net`'s stride-16 features of each object's mask and the
     other objects' (area-pooled by `pool` first). masks (B, N, H, W) -> (B*N, C16+Cm, h, w)."""
     n = masks.shape[1]
     x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
     m16 = mask_net(F.avg_pool2d(x, pool) if pool > 1 else x)
-    f16 = repeat_objects(query.f16, n)
+    f16 = repeat_objects(f16, n)
     if m16.shape[-2:] != f16.shape[-2:]:
         m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
     return torch.cat([f16, m16], dim=1)
@@ -83,6 +94,8 @@ def f16_with_mask_features(query: QueryFeatures, masks: torch.Tensor,
 
 class LightMemoryEncoder(nn.Module):
     """STCN/XMem-style: a small CNN on the masks, fused with the frame's query features."""
+
+    reads_frame = False
 
     def __init__(self, c16: int, value_dim: int, width: int = 32) -> None:
         super().__init__()
@@ -97,11 +110,11 @@ class LightMemoryEncoder(nn.Module):
         self.out = ResBlock(value_dim, value_dim)
 
     def forward(
-        self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
+        self, frame: torch.Tensor, f16: torch.Tensor, masks: torch.Tensor
     ) -> torch.Tensor:
-        """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing query.f16."""
+        """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing the query's f16."""
         b, n = masks.shape[:2]
-        value = self.out(self.fuse(f16_with_mask_features(query, masks, self.mask_net)))
+        value = self.out(self.fuse(f16_with_mask_features(f16, masks, self.mask_net)))
         return value.view(b, n, *value.shape[1:])
 
 
@@ -109,6 +122,8 @@ class FastMemoryEncoder(nn.Module):
     """A cheaper light encoder (about 1 of the light one's 5 GMAC at 480p): the masks are
     area-pooled to stride 4 before two strided convs, the fusion with the query's f16 is a
     1x1 conv, and one 3x3 conv refines it (residual)."""
+
+    reads_frame = False
 
     def __init__(self, c16: int, value_dim: int, width: int = 32) -> None:
         super().__init__()
@@ -120,10 +135,28 @@ class FastMemoryEncoder(nn.Module):
         self.refine = nn.Conv2d(value_dim, value_dim, 3, padding=1)
 
     def forward(
-        self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
+        self, frame: torch.Tensor, f16: torch.Tensor, masks: torch.Tensor
     ) -> torch.Tensor:
-        """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing query.f16."""
+        """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing the query's f16."""
         b, n = masks.shape[:2]
-        fused = self.fuse(f16_with_mask_features(query, masks, self.mask_net, pool=4))
+        fused = self.fuse(f16_with_mask_features(f16, masks, self.mask_net, pool=4))
         value = fused + self.refine(F.relu(fused))
         return value.view(b, n, *value.shape[1:])
+
+
+MemoryEncoderBuilder = Callable[[ModelConfig, BackboneChannels], nn.Module]
+
+MEMORY_ENCODERS: dict[str, MemoryEncoderBuilder] = {
+    "full": lambda cfg, channels: FullMemoryEncoder(
+        Backbone(cfg.backbone, 5, cfg.pretrained, cfg.weights_file), cfg.value_dim),
+    "light": lambda cfg, channels: LightMemoryEncoder(channels.c16, cfg.value_dim),
+    "fast": lambda cfg, channels: FastMemoryEncoder(channels.c16, cfg.value_dim),
+}
+
+
+def build_memory_encoder(cfg: ModelConfig, channels: BackboneChannels) -> nn.Module:
+    """The registered memory encoder `cfg.memory_encoder`."""
+    if cfg.memory_encoder not in MEMORY_ENCODERS:
+        raise ConfigError(f"model.memory_encoder must be one of "
+                          f"{', '.join(MEMORY_ENCODERS)}, not '{cfg.memory_encoder}'")
+    return MEMORY_ENCODERS[cfg.memory_encoder](cfg, channels)

@@ -27,6 +27,9 @@ class KernelHead(nn.Module):
     ) -> None:
         super().__init__()
         self.use_local, self.use_global = use_local, use_global
+        # one grouped convolution; `LGDK.exportable` swaps in the same numbers without a
+        # group count (`dynamic_conv_ungrouped`), which a graph export needs
+        self.apply_kernels = dynamic_conv
         self.feature_dim, self.kernel_size = feature_dim, kernel_size
         self.dynamic = use_local or use_global
         if not self.dynamic:
@@ -74,18 +77,16 @@ class KernelHead(nn.Module):
         if not self.dynamic:
             return self.static(features)
         weight, bias = self.generate(global_feature, local_feature)
-        return dynamic_conv(features, weight, bias)
+        return self.apply_kernels(features, weight, bias)
 
 
 def dynamic_conv(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Convolve each sample with its own kernel, as one grouped convolution.
 
     features: (G, C, H, W); weight: (G, C, k, k); bias: (G,) -> (G, 1, H, W).
-    While exporting a graph the group count must be a constant, which it is not (G = B*N
-    objects), so the export records `dynamic_conv_ungrouped`, the same numbers.
+    A graph export needs a constant group count, which this is not (G = B*N objects): it
+    takes `dynamic_conv_ungrouped`, the same numbers.
     """
-    if torch.compiler.is_exporting():
-        return dynamic_conv_ungrouped(features, weight, bias)
     g, c, h, w = features.shape
     out = F.conv2d(
         features.reshape(1, g * c, h, w), weight, bias, padding=weight.shape[-1] // 2, groups=g

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgdk.config import ConfigError
+
 PAD_AFFINITY = -1e9  # affinity of the padding columns of `top_affinity`: never in a top k
 
 
@@ -54,8 +56,11 @@ def _product_operands(query_key: torch.Tensor, memory_key: torch.Tensor, kind: s
     return rows.transpose(1, 2).contiguous(), columns
 
 
+CHUNK = 64  # column chunk of `_chunked_top`
+
+
 def top_affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str, k: int,
-                 block_elements: int = 2**21, chunk: int = 64
+                 block_elements: int = 2**21, chunk: int = CHUNK
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k largest affinities of each query position and their memory positions.
 
@@ -110,6 +115,8 @@ def read_memory(
     memory_value: torch.Tensor,
     kind: str = "l2",
     top_k: int = 0,
+    sparse: bool = False,
+    chunk: int = CHUNK,
 ) -> torch.Tensor:
     """Weighted sum of memory values for every query position.
 
@@ -117,7 +124,9 @@ def read_memory(
     -> (B, N, Cv, h, w). Keys are shared by all objects; values are per object. With
     top_k, only the k most similar memory positions are gathered (as rows of all the
     objects' value channels at once) and summed, so the readout costs k instead of M
-    multiply-adds per value channel and query position.
+    multiply-adds per value channel and query position: by a sparse (CSR) product with
+    `sparse` (CPU inference, no gradients), else by gathering the rows (the same numbers).
+    `chunk` is `top_affinity`'s (1 for a graph export).
     """
     b, ck, h, w = query_key.shape
     n, cv = memory_value.shape[1:3]
@@ -126,10 +135,10 @@ def read_memory(
     values = memory_value.flatten(3).reshape(b, n * cv, m)  # (B, N*Cv, M); a view when
     # the values are position-major (`MemoryBank.stacked`): then `rows` below is contiguous
     if top_k and top_k < m:
-        top, index = top_affinity(queries, keys, kind, top_k)  # (B, P, k)
+        top, index = top_affinity(queries, keys, kind, top_k, chunk=chunk)  # (B, P, k)
         weights = torch.softmax(top, dim=2)
         rows = values.transpose(1, 2)  # (B, M, N*Cv)
-        if _sparse_ok(weights):
+        if sparse:
             out = _sparse_sum(weights, index, rows)
         else:
             offset = torch.arange(b, device=index.device).view(b, 1, 1) * m
@@ -142,13 +151,6 @@ def read_memory(
     sim = affinity(queries, keys, kind)  # (B, P, M)
     out = torch.bmm(values, torch.softmax(sim, dim=2).transpose(1, 2))  # (B, N*Cv, P)
     return out.reshape(b, n, cv, h, w)
-
-
-def _sparse_ok(weights: torch.Tensor) -> bool:
-    """The sparse form serves CPU inference; training (gradients) and graph export take the
-    gather form, which computes the same numbers."""
-    return (weights.device.type == "cpu" and not torch.is_grad_enabled()
-            and not torch.compiler.is_exporting())
 
 
 def _sparse_sum(weights: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -189,13 +191,18 @@ def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 class MemoryReader(nn.Module):
-    """`read_memory` as a module (no parameters), so that it can be hooked and timed."""
+    """`read_memory` as a module (no parameters), so that it can be hooked and timed. How it
+    reads is decided here, once: `top_k` (0: every memory position), `sparse` (the CSR form
+    of the top-k read: CPU inference only, it has no gradient) and `chunk` (1 for a graph
+    export)."""
 
-    def __init__(self, kind: str = "l2", top_k: int = 0) -> None:
+    def __init__(self, kind: str = "l2", top_k: int = 0, sparse: bool = False,
+                 chunk: int = CHUNK) -> None:
         super().__init__()
         if kind not in ("l2", "dot"):
-            raise ValueError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
-        self.kind, self.top_k = kind, top_k
+            raise ConfigError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
+        self.kind, self.top_k, self.sparse, self.chunk = kind, top_k, sparse, chunk
 
     def forward(self, query_key, memory_key, memory_value) -> torch.Tensor:
-        return read_memory(query_key, memory_key, memory_value, self.kind, self.top_k)
+        return read_memory(query_key, memory_key, memory_value, self.kind, self.top_k,
+                           self.sparse, self.chunk)

@@ -7,6 +7,7 @@ was introduced on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -102,6 +103,18 @@ class MemoryBank:
             starts.setdefault(start, []).append(obj)
         return sorted(starts.items())
 
+    @property
+    def last_memory_index(self) -> int | None:
+        """The frame index of the newest memory frame (None before the first)."""
+        return self.entries[-1].frame_index if self.entries else None
+
+    def per_group(self) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """The memory each group of objects reads (those that appeared on one frame read
+        the frames since then): (object indices, keys (B, Ck, T, h, w), values
+        (B, n, Cv, T, h, w)). Both backends read through this loop."""
+        for start, objects in self.groups():
+            yield (objects, *self.stacked(start, objects))
+
     def stacked(self, start_frame: int, objects: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys (B, Ck, T, h, w) and values (B, n, Cv, T, h, w) of frames >= start_frame;
         the values' memory is (B, T, h, w, n, Cv), position-major (see `position_major`)."""
@@ -119,3 +132,24 @@ class MemoryBank:
         tensors += [t for t in (self.feature_sum, self.feature_count, self.local_feature) if
                     t is not None]
         return sum(t.numel() * t.element_size() for t in tensors)
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    """Which frames go through the memory encoder, and which of those become memory frames;
+    the same rule for training's unrolled clips and the streaming predictor.
+
+    A frame with a given mask, or `mem_every` frames after the last memory frame, becomes
+    a memory frame; every `encode_every`-th frame (0: none) is also encoded, as the local
+    (previous-frame) memory and O_{t-1}. The defaults (1, 1) store every frame, as in
+    training."""
+
+    mem_every: int = 1
+    encode_every: int = 1
+
+    def plan(self, frame_index: int, bank: MemoryBank, given: bool) -> tuple[bool, bool]:
+        """-> (encode the frame, keep it as a memory frame)."""
+        last = bank.last_memory_index
+        as_memory = given or last is None or frame_index - last >= self.mem_every
+        every = self.encode_every
+        return as_memory or bool(every and frame_index % every == 0), as_memory

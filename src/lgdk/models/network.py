@@ -10,6 +10,8 @@ Per frame t (B batch, N objects, h x w = the stride-16 grid):
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,51 +19,35 @@ from torch import nn
 from lgdk.config import ModelConfig
 from lgdk.models.backbones import Backbone
 from lgdk.models.decoder import Decoder
-from lgdk.models.encoders import (
-    FastMemoryEncoder,
-    FullMemoryEncoder,
-    LightMemoryEncoder,
-    QueryEncoder,
-    QueryFeatures,
-)
-from lgdk.models.kernels import KernelHead
+from lgdk.models.encoders import QueryEncoder, QueryFeatures, build_memory_encoder
+from lgdk.models.kernels import KernelHead, dynamic_conv_ungrouped
 from lgdk.models.memory import MemoryReader, downsample_mask, object_features
-from lgdk.models.memory_bank import MemoryBank
+from lgdk.models.memory_bank import MemoryBank, MemoryPolicy
 from lgdk.models.tensor_layout import memory_format_of, repeat_objects
 
 PAD_MULTIPLE = 16
 ABSENT_LOGIT = -30.0  # logit of an object that is not there: probability ~1e-13
+TRAINING_POLICY = MemoryPolicy()  # every frame encoded and kept
 
 
 class LGDK(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    """The network. `top_k` and `sparse_read` say how the memory is read (see
+    `MemoryReader`): training reads every position (0); inference models are built with
+    their inference settings' top_k (`lgdk.infer.loading`)."""
+
+    def __init__(self, cfg: ModelConfig, top_k: int = 0, sparse_read: bool = False) -> None:
         super().__init__()
-        if cfg.memory_encoder not in ("full", "light", "fast"):
-            raise ValueError(f"model.memory_encoder must be 'full', 'light' or 'fast', not "
-                             f"'{cfg.memory_encoder}'")
         self.cfg = cfg
         backbone = Backbone(cfg.backbone, 3, cfg.pretrained, cfg.weights_file)
         ch = backbone.channels
+        self.memory_encoder = build_memory_encoder(cfg, ch)
         self.query_encoder = QueryEncoder(backbone, cfg.key_dim, cfg.value_dim)
-        if cfg.memory_encoder == "full":
-            mem_backbone = Backbone(cfg.backbone, 5, cfg.pretrained, cfg.weights_file)
-            self.memory_encoder: nn.Module = FullMemoryEncoder(mem_backbone, cfg.value_dim)
-        elif cfg.memory_encoder == "light":
-            self.memory_encoder = LightMemoryEncoder(ch.c16, cfg.value_dim)
-        else:
-            self.memory_encoder = FastMemoryEncoder(ch.c16, cfg.value_dim)
-        self.reader = MemoryReader(cfg.affinity, cfg.top_k)
+        self.reader = MemoryReader(cfg.affinity, top_k, sparse_read)
         self.decoder = Decoder(2 * cfg.value_dim, ch.c8, ch.c4, cfg.decoder_dim, cfg.aspp)
         self.kernel_head = KernelHead(
             cfg.value_dim, self.decoder.out_dim, cfg.local_kernel, cfg.global_kernel,
             cfg.kernel_size, cfg.kernel_hidden,
         )
-
-    def fold_batchnorm(self) -> int:
-        """Inference only (eval mode): fold the backbones' BatchNorm layers into their
-        convolutions; same outputs, less time. Returns the number of folded layers."""
-        backbones = [m for m in self.modules() if isinstance(m, Backbone)]
-        return sum(b.fold_batchnorm() for b in backbones)
 
     def optimize_for_inference(self) -> int:
         """Inference only (eval mode): BatchNorm folded and the backbones' strided
@@ -69,6 +55,15 @@ class LGDK(nn.Module):
         outputs, less time. Returns the number of layers changed."""
         backbones = [m for m in self.modules() if isinstance(m, Backbone)]
         return sum(b.optimize_for_inference() for b in backbones)
+
+    def exportable(self) -> LGDK:
+        """A copy whose operations a graph export can record, with the same numbers: the
+        plain top-k read (no column chunks, no sparse product) and the dynamic convolution
+        without a group count."""
+        model = copy.deepcopy(self)
+        model.reader = MemoryReader(self.reader.kind, self.reader.top_k, chunk=1)
+        model.kernel_head.apply_kernels = dynamic_conv_ungrouped
+        return model
 
     # ---- the steps -------------------------------------------------------------------
     def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
@@ -79,17 +74,18 @@ class LGDK(nn.Module):
         self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """masks: (B, N, H, W) -> values (B, N, Cv, h, w) and eq.-1 features (B, N, Cv)."""
-        value = self.memory_encoder(frame, query, masks)
-        small = downsample_mask(masks, tuple(value.shape[-2:]))
-        return value, object_features(value, small)
+        value = self.memory_encoder(frame, query.f16, masks)
+        return value, self.object_features(value, masks)
+
+    @staticmethod
+    def object_features(value: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Eq. 1 of values (B, N, Cv, h, w) under masks (B, N, H, W) -> (B, N, Cv)."""
+        return object_features(value, downsample_mask(masks, tuple(value.shape[-2:])))
 
     def read(self, query: QueryFeatures, bank: MemoryBank) -> torch.Tensor:
         """Memory read for every object, each over the frames since it appeared.
         -> (B, N, Cv, h, w)."""
-        parts = []
-        for start, objects in bank.groups():
-            keys, values = bank.stacked(start, objects)
-            parts.append(self.reader(query.key, keys, values))
+        parts = [self.reader(query.key, keys, values) for _, keys, values in bank.per_group()]
         return torch.cat(parts, dim=1)
 
     def decode(
@@ -134,10 +130,12 @@ class LGDK(nn.Module):
         return logits, query
 
     # ---- a whole clip, as in training -----------------------------------------------
-    def forward(self, frames: torch.Tensor, first_masks: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, first_masks: torch.Tensor,
+                policy: MemoryPolicy = TRAINING_POLICY) -> torch.Tensor:
         """Unroll a clip. frames: (B, T, 3, H, W); first_masks: (B, N, H, W) for frame 0.
         Returns aggregated log-probabilities (B, T-1, 1+N, H, W) for frames 1..T-1, each
-        frame memorised with its own prediction (all frames kept, as in training).
+        frame memorised with its own prediction as `policy` says (in training: every
+        frame, all kept), as the streaming predictor does.
         An object whose first mask is empty is padding (batches hold clips with fewer
         objects): it is absent from the aggregation, as it would be at inference."""
         present = first_masks.flatten(2).amax(dim=2) > 0  # (B, N)
@@ -151,9 +149,10 @@ class LGDK(nn.Module):
             logits = logits.masked_fill(~present[:, :, None, None], ABSENT_LOGIT)
             log_probs = aggregate_log(logits)
             outputs.append(log_probs)
-            if t < frames.shape[1] - 1:
+            encode, as_memory = policy.plan(t, bank, given=False)
+            if encode and t < frames.shape[1] - 1:
                 probs = log_probs.exp()[:, 1:]
-                self.memorize(t, frames[:, t], query, probs, bank, as_memory=True)
+                self.memorize(t, frames[:, t], query, probs, bank, as_memory)
         return torch.stack(outputs, dim=1)
 
 
@@ -175,14 +174,5 @@ def aggregate(logits: torch.Tensor) -> torch.Tensor:
     return aggregate_log(logits).exp()
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> tuple[torch.Tensor, tuple]:
-    """Pad (..., H, W) on the bottom/right to multiples; returns the padding to undo it."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate" if x.dim() == 4 else "constant")
-    return x, (h, w)
-
-
-def build_model(cfg: ModelConfig) -> LGDK:
-    return LGDK(cfg)
+def build_model(cfg: ModelConfig, top_k: int = 0, sparse_read: bool = False) -> LGDK:
+    return LGDK(cfg, top_k, sparse_read)

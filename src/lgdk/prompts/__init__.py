@@ -71,10 +71,10 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
 
 def _shipped_predictor(max_objects: int):
     from lgdk.infer.loading import load_models
-    from lgdk.infer.predictor import Predictor, PredictorOptions
+    from lgdk.infer.predictor import Predictor
 
-    model = load_models(None, "cpu")[0]
-    return lambda: Predictor(model, PredictorOptions(max_objects=max_objects))
+    models, settings = load_models(None, "cpu", max_objects=max_objects)
+    return lambda: Predictor(models[0], settings)
 
 
 def masks_from_prompts(frame: np.ndarray, boxes: Sequence[Sequence[float]] = (),

@@ -90,7 +90,8 @@ class Trainer:
                      cfg.train.init_from, len(fresh), fresh[:3])
         elif cfg.train.init_from:
             load_weights_into(self.model, cfg.train.init_from)
-        freeze_backbone_batchnorm(self.model)
+        if cfg.train.freeze_bn:
+            freeze_backbone_batchnorm(self.model)
         # channels-last: the same numbers, ~12% faster convolutions on this CPU (oneDNN)
         self.model.to(self.device, memory_format=torch.channels_last)
         self.net: nn.Module = self.model
@@ -157,7 +158,8 @@ class Trainer:
         t = self.cfg.train
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         self.net.train()
-        freeze_backbone_batchnorm(self.model)
+        if t.freeze_bn:
+            freeze_backbone_batchnorm(self.model)
         use_amp = t.amp and self.device.startswith("cuda")
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             log_probs = self.net(batch["frames"], batch["first_masks"])
@@ -210,7 +212,7 @@ class Trainer:
             return
         from lgdk.train.validate import validate
 
-        score = validate(self.model, t.val_root, self.device, t.val_size)
+        score = validate(self.model, t.val_root, self.device, self.cfg.inference)
         with open(self.out_dir / "val.tsv", "a") as fh:
             fh.write(f"{self.iteration}\t{score:.5f}\n")
         if writer is not None:

@@ -7,18 +7,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from lgdk.config import InferenceConfig
 from lgdk.eval.davis import evaluate
-from lgdk.infer.engine import segment_dataset
-from lgdk.infer.predictor import Predictor, PredictorOptions
+from lgdk.infer.predictor import Predictor
+from lgdk.video.engine import segment_dataset
 
 
-def validate(model, root: str | Path, device: str, size: int = 480) -> float:
-    """J&F-Mean of `model` on every sequence of `root` (a DAVIS layout)."""
+def validate(model, root: str | Path, device: str, settings: InferenceConfig) -> float:
+    """J&F-Mean of `model` on every sequence of `root` (a DAVIS layout), at `settings`
+    (the training config's `inference` section; the memory read of the model's own)."""
     was_training = model.training
     work = Path(tempfile.mkdtemp(prefix="lgdk-val-"))
     try:
-        segment_dataset(lambda: Predictor(model, PredictorOptions(size=size), device), root,
-                        work, progress=False)
+        segment_dataset(lambda: Predictor(model, settings, device), root, work,
+                        progress=False)
         return evaluate(work, Path(root) / "Annotations", workers=1)["J&F-Mean"]
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -2,31 +2,34 @@ import numpy as np
 import pytest
 import torch
 
+from lgdk.config import InferenceConfig
 from lgdk.data.procedural import generate_clip
 from lgdk.errors import UserError
-from lgdk.infer.predictor import Predictor, PredictorOptions
+from lgdk.infer.predictor import Predictor
 from lgdk.models.network import build_model
 from tests.conftest import tiny_config
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from lgdk.infer.export import export_onnx, memory_path  # noqa: E402
-from lgdk.infer.onnx_model import OnnxModel  # noqa: E402
+from lgdk.onnx.export import export_onnx, memory_path  # noqa: E402
+from lgdk.onnx.runtime import OnnxModel  # noqa: E402
+
+SETTINGS = InferenceConfig(size=0, top_k=6, mem_every=2, max_memory=2)
 
 
-@pytest.fixture(scope="module", params=["fast", "light"])
+@pytest.fixture(scope="module", params=["fast"])  # the contract test exports every variant
 def exported(request, tmp_path_factory):
     torch.manual_seed(0)
-    model = build_model(tiny_config(top_k=6, memory_encoder=request.param)).eval()
+    model = build_model(tiny_config(memory_encoder=request.param), top_k=6).eval()
     path = tmp_path_factory.mktemp("onnx") / "step.onnx"
-    export_onnx(model, path, height=64, width=96)
+    export_onnx(model, path, height=64, width=96, settings=SETTINGS)
     return model, path
 
 
 def run(model, clip, late_mask):
     """Segment the clip; object 2 is given on frame 2 only (a second memory group)."""
-    predictor = Predictor(model, PredictorOptions(size=0, mem_every=2, max_memory=2))
+    predictor = Predictor(model, SETTINGS)
     first = np.where(clip.labels[0] == 2, 0, clip.labels[0]).astype(np.uint8)
     out = []
     for t, frame in enumerate(clip.frames):
@@ -56,7 +59,7 @@ def test_onnx_runtime_gives_the_masks_of_pytorch(exported):
 def test_export_refuses_a_size_that_is_not_a_multiple_of_16(exported, tmp_path):
     model, _ = exported
     with pytest.raises(UserError, match="multiples of 16"):
-        export_onnx(model, tmp_path / "x.onnx", height=50, width=96)
+        export_onnx(model, tmp_path / "x.onnx", height=50, width=96, settings=SETTINGS)
 
 
 def test_missing_graph_is_a_clear_error(tmp_path):
@@ -75,6 +78,7 @@ def test_export_segment_and_bench_from_the_command_line(tmp_path, tiny_checkpoin
     assert main(["export", "--checkpoint", str(tiny_checkpoint), "--onnx", str(graph),
                  "--frame-size", "96x64", "--size", "64"]) == 0
     assert "96x64 inputs" in capsys.readouterr().out
+    assert OnnxModel(graph).settings.size == 64  # the graph carries its settings
     common = [str(tmp_path / "clip/frames"), "--mask", str(tmp_path / "clip/gt/00000.png"),
               "--size", "64", "--no-progress"]
     assert main(["segment", *common, "--out", str(tmp_path / "pt"),
@@ -95,6 +99,5 @@ def test_export_segment_and_bench_from_the_command_line(tmp_path, tiny_checkpoin
     # the benchmark's clip is 854x480
     assert main(["export", "--checkpoint", str(tiny_checkpoint), "--onnx",
                  str(tmp_path / "b.onnx"), "--size", "32"]) == 0
-    assert main(["bench", "--onnx", str(tmp_path / "b.onnx"), "--size", "32", "--frames",
-                 "2"]) == 0
+    assert main(["bench", "--onnx", str(tmp_path / "b.onnx"), "--frames", "2"]) == 0
     assert "onnxruntime" in capsys.readouterr().out

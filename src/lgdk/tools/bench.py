@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import resource
 import time
@@ -11,8 +12,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lgdk.config import InferenceConfig
 from lgdk.data.procedural import generate_clip
-from lgdk.infer.predictor import Predictor, PredictorOptions
+from lgdk.infer.predictor import Predictor
 
 PARTS = {"query_encoder": "query encoder", "memory_encoder": "memory encoder",
          "reader": "memory read", "kernel_head": "kernels + head", "decoder": "decoder"}
@@ -71,12 +73,12 @@ def _clip(frames: int, objects: int, height: int = 480, width: int = 854, seed: 
     return generate_clip(np.random.default_rng(seed), height, width, frames, objects)
 
 
-def frame_flops(model, options: PredictorOptions, device: str, objects: int) -> float:
+def frame_flops(model, settings: InferenceConfig, device: str, objects: int) -> float:
     """FLOPs per frame, averaged over one memory period (`mem_every` frames: one of them
     runs the memory encoder, the others may not)."""
-    period = options.mem_every
+    period = settings.mem_every
     clip = _clip(2 + period, objects)
-    p = Predictor(model, options, device)
+    p = Predictor(model, settings, device)
     p.step(clip.frames[0], clip.labels[0])
     p.step(clip.frames[1])
     with FlopCounterMode(display=False) as counter:
@@ -90,10 +92,10 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def speed(model, options: PredictorOptions, device: str, frames: int, objects: int,
+def speed(model, settings: InferenceConfig, device: str, frames: int, objects: int,
           warmup: int = 5) -> dict:
     clip = _clip(min(frames + warmup, 60), objects)
-    p = Predictor(model, options, device)
+    p = Predictor(model, settings, device)
     # the split needs module hooks: PyTorch models only (not an ONNX Runtime model)
     timer = PartTimer(model, device) if isinstance(model, torch.nn.Module) else None
     latencies = []
@@ -121,10 +123,11 @@ def speed(model, options: PredictorOptions, device: str, frames: int, objects: i
             "fps": float(1 / lat.mean()), "split_ms": split, "peak_rss_mb": rss_mb()}
 
 
-def long_video_memory(model, device: str, checkpoints=(500, 10000), size: int = 32) -> dict:
+def long_video_memory(model, settings: InferenceConfig, device: str,
+                      checkpoints=(500, 10000), size: int = 32) -> dict:
     """Memory held after many frames at a small size: the bank's bytes and process RSS."""
     clip = _clip(30, 1, height=size, width=size * 16 // 9)
-    p = Predictor(model, PredictorOptions(size=size), device)
+    p = Predictor(model, dataclasses.replace(settings, size=size), device)
     out = {}
     for t in range(max(checkpoints)):
         p.step(clip.frames[t % 30], clip.labels[0] if t == 0 else None)
@@ -136,3 +139,24 @@ def long_video_memory(model, device: str, checkpoints=(500, 10000), size: int = 
 
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def format_report(report: dict) -> str:
+    lines = [f"machine {report['machine']} ({report['device']}, {report['runtime']}); "
+             f"{report['frames']} frames at size {report['size']}, {report['objects']} "
+             f"object(s)",
+             f"latency median {report['median_ms']:.1f} ms, p90 {report['p90_ms']:.1f} ms, "
+             f"{report['fps']:.2f} frames/s"]
+    if report["split_ms"]:
+        lines.append("split (ms/frame): " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                      report["split_ms"].items()))
+    if "flops_per_frame" in report:
+        lines.append(f"FLOPs/frame {report['flops_per_frame'] / 1e9:.2f} G; dense matmul "
+                     f"{report['dense_gflops']:.0f} GFLOP/s; reached "
+                     f"{report['achieved_gflops']:.1f} GFLOP/s = "
+                     f"{100 * report['hardware_fraction']:.1f}% of it")
+    lines.append(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
+    for n, info in report.get("long_video", {}).items():
+        lines.append(f"after {n} frames: {info['memory_frames']} memory frames, bank "
+                     f"{info['bank_bytes'] / 1e6:.2f} MB, peak RSS {info['peak_rss_mb']:.0f} MB")
+    return "\n".join(lines)

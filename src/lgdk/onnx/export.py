@@ -8,12 +8,14 @@ Two graphs, both made of the network's own steps (no second implementation):
           -> values (1, N, Cv, h, w), eq.-1 object features (1, N, Cv)
 T and N are dynamic; H and W are fixed at export (TensorFlow-style "same" padding in the
 EfficientNet backbones makes symbolic sizes explode), so a graph serves one processing
-size. `lgdk.infer.onnx_model.OnnxModel` runs them with ONNX Runtime behind the same
+size. `lgdk.onnx.runtime.OnnxModel` runs them with ONNX Runtime behind the same
 `Predictor` as the PyTorch model.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import warnings
 from pathlib import Path
@@ -21,25 +23,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lgdk.config import InferenceConfig
 from lgdk.errors import UserError
-from lgdk.models.encoders import QueryFeatures
 from lgdk.models.network import LGDK
 
 STEP_INPUTS = ["frame", "memory_keys", "memory_values", "global_feature", "local_feature"]
 STEP_OUTPUTS = ["logits", "key", "f16"]
 MEMORY_INPUTS = ["frame", "f16", "masks"]
 MEMORY_OUTPUTS = ["values", "features"]
-
-
-def key_and_f16(key: torch.Tensor, f16: torch.Tensor) -> QueryFeatures:
-    """The part of a frame's QueryFeatures that outlives the step graph: the memory key
-    and the stride-16 features (all the light memory encoder reads). The other fields
-    hold f16 as a placeholder and are never read."""
-    return QueryFeatures(f4=f16, f8=f16, f16=f16, key=key, value=f16)
+SETTINGS_KEY = "lgdk_inference"  # metadata of the step graph: its InferenceConfig as JSON
 
 
 class StepGraph(nn.Module):
-    """encode_query + memory read + kernels + decoder, with the memory given as inputs."""
+    """encode_query + memory read + kernels + decoder, with the memory given as inputs
+    (`model` made `exportable`)."""
 
     def __init__(self, model: LGDK) -> None:
         super().__init__()
@@ -54,18 +51,20 @@ class StepGraph(nn.Module):
 
 
 class MemoryGraph(nn.Module):
-    """encode_memory: frame + soft masks -> memory values and eq.-1 object features
-    (light and fast memory encoders: they read the query's f16, not the frame)."""
+    """The memory encoder and eq. 1: frame, the query's f16 and soft masks -> memory
+    values and object features (for memory encoders that read only the query's f16)."""
 
     def __init__(self, model: LGDK) -> None:
         super().__init__()
-        if model.cfg.memory_encoder not in ("light", "fast"):
-            raise UserError("ONNX export supports the light and fast memory encoders (the "
-                            "default is fast), not 'full', whose backbone reads the frame")
+        if model.memory_encoder.reads_frame:
+            raise UserError(f"ONNX export supports memory encoders that reuse the query's "
+                            f"features (light, fast: the default), not "
+                            f"'{model.cfg.memory_encoder}', whose backbone reads the frame")
         self.model = model
 
     def forward(self, frame, f16, masks):
-        return self.model.encode_memory(frame, key_and_f16(f16, f16), masks)
+        value = self.model.memory_encoder(frame, f16, masks)
+        return value, self.model.object_features(value, masks)
 
 
 def memory_path(step_path: str | os.PathLike) -> Path:
@@ -89,7 +88,7 @@ def example_inputs(model: LGDK, height: int = 240, width: int = 320, frames: int
 
 
 def _export(module: nn.Module, inputs: tuple, names: list[str], outputs: list[str],
-            dynamic: dict, path: Path) -> None:
+            dynamic: dict, path: Path, metadata: dict[str, str]) -> None:
     tmp = path.with_name("." + path.name + ".partial")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -97,14 +96,16 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], outputs: list[st
             module, inputs, dynamo=True, input_names=names, output_names=outputs,
             dynamic_shapes=dynamic, optimize=True, verbose=False,
         )
+    program.model.metadata_props.update(metadata)
     program.save(str(tmp), external_data=False)
     os.replace(tmp, path)
 
 
-def export_onnx(model: LGDK, path: str | os.PathLike, height: int = 480,
-                width: int = 864) -> tuple[Path, Path]:
-    """Write the step graph for (height, width) frames (the processing size, padded to
-    multiples of 16) to `path`, and the memory graph beside it. Returns both paths."""
+def export_onnx(model: LGDK, path: str | os.PathLike, height: int, width: int,
+                settings: InferenceConfig) -> tuple[Path, Path]:
+    """Write the step graph for (height, width) frames (the processing size
+    `settings.size`, padded to multiples of 16) to `path`, and the memory graph beside it.
+    Returns both paths."""
     try:
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
     except ImportError:
@@ -117,13 +118,15 @@ def export_onnx(model: LGDK, path: str | os.PathLike, height: int = 480,
         raise UserError(f"export size {width}x{height}: both sides must be multiples of 16 "
                         "and at least 32")
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval().float().to(memory_format=torch.contiguous_format)
+    model = model.exportable().eval().float().to(memory_format=torch.contiguous_format)
     step_inputs, memory_inputs = example_inputs(model, height, width)
+    metadata = {SETTINGS_KEY: json.dumps(dataclasses.asdict(settings))}
     frames, objects = torch.export.Dim("frames", min=1), torch.export.Dim("objects", min=1)
     step_dynamic = ({}, {2: frames}, {1: objects, 3: frames}, {1: objects}, {1: objects})
     memory_dynamic = ({}, {}, {1: objects})
     with torch.inference_mode(False), torch.no_grad():
-        _export(StepGraph(model), step_inputs, STEP_INPUTS, STEP_OUTPUTS, step_dynamic, path)
+        _export(StepGraph(model), step_inputs, STEP_INPUTS, STEP_OUTPUTS, step_dynamic, path,
+                metadata)
         _export(MemoryGraph(model), memory_inputs, MEMORY_INPUTS, MEMORY_OUTPUTS,
-                memory_dynamic, memory_path(path))
+                memory_dynamic, memory_path(path), {})
     return path, memory_path(path)

@@ -11,11 +11,12 @@ import pytest
 from PIL import Image
 
 from lgdk.cli import main
+from lgdk.config import InferenceConfig
 from lgdk.data.masks import MaskError, read_mask, write_mask
-from lgdk.infer import engine
-from lgdk.infer.engine import segment_path
-from lgdk.infer.predictor import Predictor, PredictorOptions
-from lgdk.infer.video_io import VideoError, open_frames
+from lgdk.infer.predictor import Predictor
+from lgdk.video import engine
+from lgdk.video.engine import segment_path
+from lgdk.video.video_io import VideoError, open_frames
 from tests.conftest import write_clip
 
 
@@ -59,7 +60,7 @@ def test_out_naming_a_file_is_refused_before_any_frame(tmp_path, tiny_model):
     (tmp_path / "out").write_text("a file")
     CountingPredictor.steps = 0
     with pytest.raises(engine.preflight.OutputError, match="is a file, not a folder"):
-        segment_path(CountingPredictor(tiny_model, PredictorOptions(size=0)),
+        segment_path(CountingPredictor(tiny_model, InferenceConfig(size=0)),
                      tmp_path / "frames", tmp_path / "gt" / "00000.png", tmp_path / "out",
                      progress=False)
     assert CountingPredictor.steps == 0 and (tmp_path / "out").read_text() == "a file"
@@ -94,7 +95,7 @@ def test_a_frame_of_another_size_is_resized_with_a_warning_naming_it(tmp_path, t
     write_clip(tmp_path, num_frames=4, height=32, width=48)
     odd = tmp_path / "frames" / "00002.png"
     Image.open(odd).resize((96, 64)).save(odd)  # same aspect ratio, twice the size
-    segment_path(Predictor(tiny_model, PredictorOptions(size=0)), tmp_path / "frames",
+    segment_path(Predictor(tiny_model, InferenceConfig(size=0)), tmp_path / "frames",
                  tmp_path / "gt" / "00000.png", tmp_path / "out", progress=False)
     assert "00002.png is 96x64, the sequence 48x32: resized" in caplog.text
     assert {read_mask(p).shape for p in (tmp_path / "out").glob("*.png")} == {(32, 48)}
@@ -106,7 +107,7 @@ def test_a_frame_of_another_aspect_ratio_is_refused_before_any_frame(tmp_path, t
     Image.open(odd).resize((48, 48)).save(odd)
     CountingPredictor.steps = 0
     with pytest.raises(VideoError, match="00003.png is 48x48 but the sequence"):
-        segment_path(CountingPredictor(tiny_model, PredictorOptions(size=0)),
+        segment_path(CountingPredictor(tiny_model, InferenceConfig(size=0)),
                      tmp_path / "frames", tmp_path / "gt" / "00000.png", tmp_path / "out",
                      progress=False)
     assert CountingPredictor.steps == 0 and not (tmp_path / "out").exists()
@@ -117,7 +118,7 @@ def test_a_mask_folder_with_a_mask_of_another_shape_is_refused_first(tmp_path, t
     write_mask(tmp_path / "gt" / "00003.png", np.ones((40, 40), np.uint8))
     CountingPredictor.steps = 0
     with pytest.raises(MaskError, match="00003.png is 40x40 but the frames are 48x32"):
-        segment_path(CountingPredictor(tiny_model, PredictorOptions(size=0)),
+        segment_path(CountingPredictor(tiny_model, InferenceConfig(size=0)),
                      tmp_path / "frames", tmp_path / "gt", tmp_path / "out", progress=False)
     assert CountingPredictor.steps == 0
 
@@ -129,7 +130,7 @@ def test_too_little_free_space_is_refused_before_any_frame(tmp_path, tiny_model,
     monkeypatch.setattr(engine.preflight.shutil, "disk_usage", lambda p: usage(10, 10, 100))
     CountingPredictor.steps = 0
     with pytest.raises(engine.preflight.OutputError, match="MB free; free some space"):
-        segment_path(CountingPredictor(tiny_model, PredictorOptions(size=0)),
+        segment_path(CountingPredictor(tiny_model, InferenceConfig(size=0)),
                      tmp_path / "frames", tmp_path / "gt" / "00000.png", tmp_path / "out",
                      progress=False)
     assert CountingPredictor.steps == 0
@@ -278,7 +279,7 @@ def test_out_in_an_input_folder_is_refused(tmp_path, tiny_model, out):
     write_clip(tmp_path, num_frames=3, height=32, width=48)
     before = sorted((tmp_path / out).iterdir())
     with pytest.raises(engine.preflight.OutputError, match="would overwrite its files"):
-        segment_path(Predictor(tiny_model, PredictorOptions(size=0)), tmp_path / "frames",
+        segment_path(Predictor(tiny_model, InferenceConfig(size=0)), tmp_path / "frames",
                      tmp_path / "gt" / "00000.png", tmp_path / out, progress=False)
     assert sorted((tmp_path / out).iterdir()) == before
 
@@ -296,6 +297,6 @@ def test_frames_are_read_in_natural_order(tmp_path, tiny_model):
 def test_out_beside_a_mask_file_not_named_like_a_frame_is_fine(tmp_path, tiny_model):
     write_clip(tmp_path, num_frames=3, height=32, width=48)
     (tmp_path / "gt" / "00000.png").rename(tmp_path / "gt" / "first.png")
-    segment_path(Predictor(tiny_model, PredictorOptions(size=0)), tmp_path / "frames",
+    segment_path(Predictor(tiny_model, InferenceConfig(size=0)), tmp_path / "frames",
                  tmp_path / "gt" / "first.png", tmp_path / "gt", progress=False)
     assert (tmp_path / "gt" / "first.png").is_file() and (tmp_path / "gt" / "00000.png").is_file()

@@ -16,10 +16,10 @@ from PIL import Image
 from lgdk.data.layouts import natural_key
 from lgdk.data.masks import MaskError, davis_palette, object_ids, read_mask, write_mask
 from lgdk.errors import UserError
-from lgdk.infer import preflight
-from lgdk.infer.background import BackgroundWriter, prefetch
 from lgdk.infer.predictor import Streaming
-from lgdk.infer.video_io import FrameSource, VideoWriter, open_frames, same_aspect_ratio
+from lgdk.video import preflight
+from lgdk.video.background import BackgroundWriter, prefetch
+from lgdk.video.video_io import FrameSource, VideoWriter, open_frames, same_aspect_ratio
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class Summary:
 
 def check_before_start(source: FrameSource, masks: MaskProvider, out_dir: Path,
                        overlay_path: Path | None, save_probs: bool) -> None:
-    """Everything that can be checked before the first frame (`lgdk.infer.preflight`)."""
+    """Everything that can be checked before the first frame (`lgdk.video.preflight`)."""
     names = [f.stem for f in source.files] if source.files is not None else None
     preflight.check_output_folder(out_dir)
     preflight.check_not_an_input(out_dir, source.path, masks.path, names)

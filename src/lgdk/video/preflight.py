@@ -55,7 +55,7 @@ def check_not_an_input(out_dir: Path, frames: Path, mask: Path,
 
 
 def check_overlay_path(path: Path) -> None:
-    from lgdk.infer.video_io import VIDEO_EXTS
+    from lgdk.video.video_io import VIDEO_EXTS
 
     if path.suffix.lower() not in VIDEO_EXTS:
         raise OutputError(f"--overlay {path}: give a video file name ending in one of "

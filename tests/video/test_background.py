@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from lgdk.infer.background import BackgroundWriter, prefetch
+from lgdk.video.background import BackgroundWriter, prefetch
 
 
 def test_prefetch_yields_every_item_in_order_from_another_thread():

@@ -1,28 +1,25 @@
-"""The exported graphs run by ONNX Runtime, behind the network's step API.
+"""The exported graphs run by ONNX Runtime, behind the step interface.
 
-`OnnxModel` offers the three calls a `Predictor` makes (`encode_query`, `step`,
-`memorize`) on the same `MemoryBank`, so that the predictor, its memory policy and its
-wrappers (flip, scales) are shared with the PyTorch model: only the arithmetic moves.
+`OnnxModel` is a `lgdk.infer.backend.StepModel` (`encode_query`, `step`, `memorize`) on
+the same `MemoryBank`, so that the predictor, its memory policy and its wrappers (flip,
+scales) are shared with the PyTorch model: only the arithmetic moves. ONNX Runtime runs
+on the CPU.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from lgdk.config import InferenceConfig, from_dict
 from lgdk.errors import UserError
-from lgdk.infer.export import (
-    MEMORY_OUTPUTS,
-    STEP_INPUTS,
-    STEP_OUTPUTS,
-    key_and_f16,
-    memory_path,
-)
-from lgdk.models.encoders import QueryFeatures
 from lgdk.models.memory_bank import MemoryBank
+from lgdk.onnx.export import MEMORY_OUTPUTS, SETTINGS_KEY, STEP_INPUTS, STEP_OUTPUTS, memory_path
 
 
 def _session(path: Path, threads: int):
@@ -44,8 +41,16 @@ def _np(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().float().cpu().numpy())
 
 
+class GraphQuery(NamedTuple):
+    """What the step graph returns of a frame's encoding: all the memory graph reads."""
+
+    key: torch.Tensor  # (1, Ck, h, w)
+    f16: torch.Tensor  # (1, C16, h, w)
+
+
 class OnnxModel:
-    """ONNX Runtime sessions for the step and memory graphs written by `export_onnx`."""
+    """ONNX Runtime sessions for the step and memory graphs written by `export_onnx`;
+    `settings` are the inference settings exported with them."""
 
     def __init__(self, step_path: str | os.PathLike, threads: int = 0) -> None:
         step_path = Path(step_path)
@@ -54,15 +59,9 @@ class OnnxModel:
         inputs = self.step_session.get_inputs()
         self.frame_shape = tuple(inputs[0].shape[2:])  # (H, W), fixed at export
         self.key_dim, self.value_dim = inputs[1].shape[1], inputs[3].shape[2]
-
-    # The predictor moves its model to a device and sets eval mode; ONNX Runtime is on CPU.
-    def eval(self) -> OnnxModel:
-        return self
-
-    def to(self, device) -> OnnxModel:
-        if torch.device(device).type != "cpu":
-            raise UserError("the ONNX model runs on the CPU; use --device cpu")
-        return self
+        saved = self.step_session.get_modelmeta().custom_metadata_map.get(SETTINGS_KEY)
+        self.settings = from_dict(InferenceConfig, json.loads(saved)) if saved else \
+            InferenceConfig()
 
     def _run_step(self, frame, keys, values, global_feature, local_feature):
         if tuple(frame.shape[2:]) != self.frame_shape:
@@ -77,7 +76,7 @@ class OnnxModel:
         out = dict(zip(STEP_OUTPUTS, self.step_session.run(STEP_OUTPUTS, feeds)))
         return {k: torch.from_numpy(v) for k, v in out.items()}
 
-    def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
+    def encode_query(self, frame: torch.Tensor) -> GraphQuery:
         """Key and f16 of a frame with no objects yet: a step against one empty memory frame
         (its logits are thrown away)."""
         h, w = frame.shape[-2] // 16, frame.shape[-1] // 16
@@ -85,21 +84,20 @@ class OnnxModel:
         values = torch.zeros(1, 1, self.value_dim, 1, h, w)
         feature = torch.zeros(1, 1, self.value_dim)
         out = self._run_step(frame, keys, values, feature, feature)
-        return key_and_f16(out["key"], out["f16"])
+        return GraphQuery(out["key"], out["f16"])
 
-    def step(self, frame: torch.Tensor, bank: MemoryBank) -> tuple[torch.Tensor, QueryFeatures]:
+    def step(self, frame: torch.Tensor, bank: MemoryBank) -> tuple[torch.Tensor, GraphQuery]:
         """Logits (1, N, H, W) for a frame; objects that appeared on different frames read
         different memory, so each such group is one run of the step graph."""
         parts, out = [], None
-        for start, objects in bank.groups():
-            keys, values = bank.stacked(start, objects)
+        for objects, keys, values in bank.per_group():
             index = torch.tensor(objects)
             out = self._run_step(frame, keys, values, bank.global_feature[:, index],
                                  bank.local_feature[:, index])
             parts.append(out["logits"])
-        return torch.cat(parts, dim=1), key_and_f16(out["key"], out["f16"])
+        return torch.cat(parts, dim=1), GraphQuery(out["key"], out["f16"])
 
-    def memorize(self, frame_index: int, frame: torch.Tensor, query: QueryFeatures,
+    def memorize(self, frame_index: int, frame: torch.Tensor, query: GraphQuery,
                  masks: torch.Tensor, bank: MemoryBank, as_memory: bool,
                  permanent: bool = False) -> None:
         feeds = {"frame": _np(frame), "f16": _np(query.f16), "masks": _np(masks)}

@@ -26,7 +26,7 @@ def make_demo_clip(folder: Path, frames: int, height: int, width: int, seed: int
 def run_demo(out: Path, predictor, frames: int = 40, height: int = 360, width: int = 640,
              seed: int = 7) -> dict:
     from lgdk.eval.davis import evaluate
-    from lgdk.infer.engine import segment_path
+    from lgdk.video.engine import segment_path
 
     out = Path(out)
     shutil.rmtree(out, ignore_errors=True)

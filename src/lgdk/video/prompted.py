@@ -9,10 +9,10 @@ import tempfile
 from pathlib import Path
 
 from lgdk.data.masks import write_mask
-from lgdk.infer.engine import MaskProvider, Summary, segment_video
-from lgdk.infer.video_io import VideoError, open_frames
 from lgdk.prompts import mask_from_object_prompts
 from lgdk.prompts.spec import ObjectPrompt
+from lgdk.video.engine import MaskProvider, Summary, segment_video
+from lgdk.video.video_io import VideoError, open_frames
 
 PROMPT_MASK = "prompt_mask.png"
 

@@ -3,20 +3,21 @@ import pytest
 from PIL import Image
 
 from lgdk.cli import main
+from lgdk.config import InferenceConfig
 from lgdk.data.masks import read_mask, write_mask
-from lgdk.infer.engine import MaskProvider, segment_path
-from lgdk.infer.predictor import Predictor, PredictorOptions
-from lgdk.infer.video_io import VideoError, VideoWriter, open_frames
+from lgdk.infer.predictor import Predictor
+from lgdk.video.engine import MaskProvider, segment_path
+from lgdk.video.video_io import VideoError, VideoWriter, open_frames
 from tests.conftest import write_clip
 
 
 def test_whole_video_equals_streaming_steps(tmp_path, tiny_model):
     clip = write_clip(tmp_path)
-    p = Predictor(tiny_model, PredictorOptions(size=0))
+    p = Predictor(tiny_model, InferenceConfig(size=0))
     summary = segment_path(p, tmp_path / "frames", tmp_path / "gt" / "00000.png",
                            tmp_path / "out", progress=False)
     assert summary.frames == 6 and summary.objects == 2
-    stream = Predictor(tiny_model, PredictorOptions(size=0))
+    stream = Predictor(tiny_model, InferenceConfig(size=0))
     for t, frame in enumerate(clip.frames):
         probs = stream.step(frame, clip.labels[0] if t == 0 else None)
         saved = read_mask(tmp_path / "out" / f"{t:05d}.png")
@@ -28,7 +29,7 @@ def test_a_bad_frame_midway_leaves_no_output_behind(tmp_path, tiny_model):
     write_clip(tmp_path)
     (tmp_path / "frames" / "00003.png").write_bytes(b"not an image")
     with pytest.raises(VideoError, match="00003.png is not a readable image"):
-        segment_path(Predictor(tiny_model, PredictorOptions(size=0)), tmp_path / "frames",
+        segment_path(Predictor(tiny_model, InferenceConfig(size=0)), tmp_path / "frames",
                      tmp_path / "gt" / "00000.png", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".*partial*"))

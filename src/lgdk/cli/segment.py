@@ -1,0 +1,132 @@
+"""`lgdk segment` and `lgdk demo`: the video application."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from lgdk.cli.common import add_setting_flags, load_models_and_settings
+from lgdk.errors import UserError
+
+PARTIAL_EXIT = 3  # segment: the video stopped decoding early; the decoded frames' masks stand
+
+
+class _InOrder(argparse.Action):
+    """--box and --point share one list that keeps their command-line order."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append((option_string.lstrip("-"), values))
+        setattr(namespace, self.dest, items)
+
+
+def add(sub) -> None:
+    p = sub.add_parser("segment", help="segment the objects of a video given their mask(s)")
+    p.add_argument("input", nargs="?", help="video file (mp4, mov, avi, mkv, webm) or a "
+                   "folder of frames")
+    p.add_argument("--mask", help="mask PNG of the first frame, or a folder of PNGs named "
+                   "like the frames (objects appearing later)")
+    p.add_argument("--box", action=_InOrder, dest="prompts", metavar="X0,Y0,X1,Y1",
+                   help="instead of --mask: a box around an object (repeat: ids 1, 2, ... "
+                        "in order), in the frame's pixels")
+    p.add_argument("--point", action=_InOrder, dest="prompts", metavar="X,Y[,+|-][,ID]",
+                   help="a click: positive (+, the default) or negative (-); refines the "
+                        "object of the --box before it, or starts one; ,ID names the object")
+    p.add_argument("--prompt-frame", type=int, default=0,
+                   help="the frame the boxes and clicks are on (default 0)")
+    p.add_argument("--prompt-method", default=None, choices=["network", "grabcut"],
+                   help="how prompts become a mask: GrabCut refined by the network "
+                        "(network, the default) or GrabCut alone")
+    p.add_argument("--dataset", help="DAVIS / YouTube-VOS root: segment every sequence")
+    p.add_argument("--out", required=True, help="output folder of indexed PNGs")
+    p.add_argument("--checkpoint", action="append", default=None,
+                   help="model checkpoint (repeat for an ensemble; default: shipped model)")
+    p.add_argument("--onnx", default=None,
+                   help="run this graph from 'lgdk export' with ONNX Runtime (CPU) instead "
+                        "of a checkpoint")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    add_setting_flags(p)
+    p.add_argument("--overlay", default=None, help="write a colour overlay video here")
+    p.add_argument("--save-probs", action="store_true",
+                   help="keep per-frame probabilities (float16 .npy) in OUT/probs")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="a video that stops decoding early (truncated, corrupt) still exits "
+                        "with 0; without it, its masks are written and the exit status is 3")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    from lgdk.infer.loading import resolve_device
+    from lgdk.infer.tta import make_predictor
+    from lgdk.video.engine import segment_dataset, segment_path
+
+    if bool(args.dataset) == bool(args.input):
+        raise UserError("give either INPUT (with --mask, or --box/--point) or --dataset ROOT")
+    if args.prompts and (args.mask or args.dataset):
+        raise UserError("give the first mask either as --mask or as --box/--point, not both")
+    if args.input and not args.mask and not args.prompts:
+        raise UserError("INPUT needs its first mask: --mask PNG, or --box X0,Y0,X1,Y1 / "
+                        "--point X,Y per object")
+    device = "cpu" if args.onnx and args.device is None else resolve_device(args.device)
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    models, settings = load_models_and_settings(args, device)
+
+    def make():
+        return make_predictor(models, settings, device)
+
+    progress = not args.no_progress
+    if args.dataset:
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        for s in segment_dataset(make, args.dataset, args.out, rank, world, progress):
+            print(s.line())
+        return 0
+    if args.prompts:
+        summary = _segment_prompted(args, make, settings.max_objects, progress)
+    else:
+        summary = segment_path(make(), args.input, args.mask, args.out, args.overlay,
+                               args.save_probs, progress)
+    print(summary.line())
+    if summary.incomplete:
+        print(f"lgdk segment: warning: {summary.incomplete}", file=sys.stderr)
+        return 0 if args.allow_partial else PARTIAL_EXIT
+    return 0
+
+
+def _segment_prompted(args, make, max_objects: int, progress: bool):
+    from lgdk.prompts import DEFAULT_METHOD
+    from lgdk.prompts.spec import group_prompts
+    from lgdk.video.prompted import PROMPT_MASK, segment_from_prompts
+
+    summary = segment_from_prompts(make, args.input, group_prompts(args.prompts), args.out,
+                                   args.prompt_frame, args.prompt_method or DEFAULT_METHOD,
+                                   args.overlay, args.save_probs, progress, max_objects)
+    print(f"first mask from the prompts: {Path(args.out) / PROMPT_MASK}")
+    return summary
+
+
+def add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="segment a generated clip with the shipped model")
+    p.add_argument("--out", default="demo_out")
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--device", default=None)
+
+
+def run_demo(args) -> int:
+    from lgdk.infer.loading import load_models, resolve_device
+    from lgdk.infer.predictor import Predictor
+    from lgdk.video.demo import run_demo as demo
+
+    device = resolve_device(args.device)
+    models, settings = load_models(None, device)
+    report = demo(Path(args.out), Predictor(models[0], settings, device), frames=args.frames)
+    out, res, summary = report["out"], report["results"], report["summary"]
+    print(f"clip:    {out / 'frames'} (generated; truth in {out / 'truth'})")
+    print(f"masks:   {out / 'masks' / 'clip'}")
+    print(f"overlay: {out / 'overlay.mp4'}")
+    print(f"speed:   {summary.fps:.2f} frames/s on {device}")
+    print(f"quality: J&F {res['J&F-Mean']:.3f} (J {res['J-Mean']:.3f}, F {res['F-Mean']:.3f})"
+          " against the clip's truth")
+    return 0

@@ -1,0 +1,79 @@
+"""`lgdk bench` and `lgdk export`: tooling around a model."""
+
+from __future__ import annotations
+
+from lgdk.cli.common import add_setting_flags, given_settings, load_models_and_settings
+from lgdk.errors import UserError
+
+
+def add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="speed and memory of a model on a generated 854x480 clip")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    p.add_argument("--onnx", default=None, help="time this exported graph (ONNX Runtime)")
+    p.add_argument("--device", default=None)
+    add_setting_flags(p, augmentation=False)
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--objects", type=int, default=1)
+    p.add_argument("--long", default="500,10000",
+                   help="frame counts for the long-video memory check ('' to skip)")
+    p.add_argument("--json", default=None)
+
+
+def run_bench(args) -> int:
+    import json
+
+    from lgdk.eval.report import atomic_write
+    from lgdk.infer.loading import resolve_device
+    from lgdk.tools import bench
+
+    device = "cpu" if args.onnx else resolve_device(args.device)
+    models, settings = load_models_and_settings(args, device)
+    model = models[0]
+    report = {"machine": bench.machine(), "device": device, "size": settings.size,
+              "objects": args.objects, "frames": args.frames,
+              "runtime": "onnxruntime" if args.onnx else "pytorch"}
+    report["dense_gflops"] = bench.dense_gflops(device)
+    if not args.onnx:  # FLOPs are counted on PyTorch operations
+        report["flops_per_frame"] = bench.frame_flops(model, settings, device, args.objects)
+    report.update(bench.speed(model, settings, device, args.frames, args.objects))
+    if "flops_per_frame" in report:
+        achieved = report["flops_per_frame"] * report["fps"] / 1e9
+        report["achieved_gflops"] = achieved
+        report["hardware_fraction"] = achieved / report["dense_gflops"]
+    if args.long and not args.onnx:  # an ONNX graph has one fixed frame size
+        counts = tuple(int(v) for v in args.long.split(","))
+        report["long_video"] = bench.long_video_memory(model, settings, device, counts)
+    print(bench.format_report(report))
+    if args.json:
+        atomic_write(args.json, json.dumps(report, indent=2))
+    return 0
+
+
+def add_export(sub) -> None:
+    p = sub.add_parser("export", help="export the per-frame step as ONNX graphs")
+    p.add_argument("--onnx", required=True, help="output .onnx (the memory encoder goes "
+                   "beside it as .memory.onnx)")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    p.add_argument("--frame-size", default="854x480",
+                   help="WxH of the videos it will run on (the graph's size is fixed)")
+    add_setting_flags(p, augmentation=False)
+
+
+def run_export(args) -> int:
+    from lgdk.infer.loading import load_models
+    from lgdk.infer.predictor import Resolution
+    from lgdk.onnx.export import export_onnx
+
+    try:
+        width, height = (int(v) for v in args.frame_size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--frame-size must look like 854x480, not '{args.frame_size}'") from None
+    checkpoints = [args.checkpoint] if args.checkpoint else None
+    models, settings = load_models(checkpoints, "cpu", **given_settings(args))
+    h, w = Resolution.of(height, width, settings.size).padded
+    step, memory = export_onnx(models[0], args.onnx, h, w, settings)
+    print(f"step graph:   {step} ({w}x{h} inputs: {args.frame_size} frames at size "
+          f"{settings.size}, padded to multiples of 16)")
+    print(f"memory graph: {memory}")
+    print(f"run it: lgdk segment VIDEO --mask MASK --out OUT --onnx {step}")
+    return 0

@@ -1,0 +1,1 @@
+"""Tooling around the models: `lgdk bench`."""
