@@ -49,6 +49,11 @@ def add(sub) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     add_setting_flags(p)
     p.add_argument("--overlay", default=None, help="write a colour overlay video here")
+    p.add_argument("--cutout", default=None,
+                   help="write the objects cut out: a .webm keeps transparency (VP9 with "
+                        "alpha), a folder name gets RGBA PNGs; with --background, any video")
+    p.add_argument("--background", default=None, metavar="R,G,B",
+                   help="the cut-out on this colour instead of transparent, e.g. 0,255,0")
     p.add_argument("--save-probs", action="store_true",
                    help="keep per-frame probabilities (float16 .npy) in OUT/probs")
     p.add_argument("--allow-partial", action="store_true",
@@ -60,7 +65,8 @@ def add(sub) -> None:
 def run(args) -> int:
     from lgdk.infer.loading import resolve_device
     from lgdk.infer.tta import make_predictor
-    from lgdk.video.engine import segment_dataset, segment_path
+    from lgdk.video.engine import MaskProvider, segment_dataset, segment_video
+    from lgdk.video.video_io import open_frames
 
     if bool(args.dataset) == bool(args.input):
         raise UserError("give either INPUT (with --mask, or --box/--point) or --dataset ROOT")
@@ -72,6 +78,7 @@ def run(args) -> int:
     device = "cpu" if args.onnx and args.device is None else resolve_device(args.device)
     if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
         device = f"cuda:{os.environ['LOCAL_RANK']}"
+    outputs = _outputs(args)
     models, settings = load_models_and_settings(args, device)
 
     def make():
@@ -84,10 +91,10 @@ def run(args) -> int:
             print(s.line())
         return 0
     if args.prompts:
-        summary = _segment_prompted(args, make, settings.max_objects, progress)
+        summary = _segment_prompted(args, make, outputs, settings.max_objects, progress)
     else:
-        summary = segment_path(make(), args.input, args.mask, args.out, args.overlay,
-                               args.save_probs, progress)
+        summary = segment_video(make(), open_frames(args.input), MaskProvider(args.mask),
+                                Path(args.out), outputs, args.save_probs, progress)
     print(summary.line())
     if summary.incomplete:
         print(f"lgdk segment: warning: {summary.incomplete}", file=sys.stderr)
@@ -95,14 +102,27 @@ def run(args) -> int:
     return 0
 
 
-def _segment_prompted(args, make, max_objects: int, progress: bool):
+def _outputs(args):
+    from lgdk.video.cutout import parse_colour
+    from lgdk.video.sinks import VideoOutputs
+
+    if args.dataset and (args.overlay or args.cutout):
+        raise UserError("--overlay and --cutout write one video: give INPUT, not --dataset")
+    if args.background and not args.cutout:
+        raise UserError("--background colours the cut-out: give --cutout PATH with it")
+    return VideoOutputs(Path(args.overlay) if args.overlay else None,
+                        Path(args.cutout) if args.cutout else None,
+                        parse_colour(args.background) if args.background else None)
+
+
+def _segment_prompted(args, make, outputs, max_objects: int, progress: bool):
     from lgdk.prompts import DEFAULT_METHOD
     from lgdk.prompts.spec import group_prompts
     from lgdk.video.prompted import PROMPT_MASK, segment_from_prompts
 
     summary = segment_from_prompts(make, args.input, group_prompts(args.prompts), args.out,
                                    args.prompt_frame, args.prompt_method or DEFAULT_METHOD,
-                                   args.overlay, args.save_probs, progress, max_objects)
+                                   outputs, args.save_probs, progress, max_objects)
     print(f"first mask from the prompts: {Path(args.out) / PROMPT_MASK}")
     return summary
 

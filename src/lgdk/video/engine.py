@@ -14,12 +14,13 @@ import numpy as np
 from PIL import Image
 
 from lgdk.data.layouts import natural_key
-from lgdk.data.masks import MaskError, davis_palette, object_ids, read_mask, write_mask
+from lgdk.data.masks import MaskError, object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
 from lgdk.video import preflight
 from lgdk.video.background import BackgroundWriter, prefetch
-from lgdk.video.video_io import FrameSource, VideoWriter, open_frames, same_aspect_ratio
+from lgdk.video.sinks import VideoOutputs
+from lgdk.video.video_io import FrameSource, open_frames, same_aspect_ratio
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,6 @@ def fit_mask(ids: np.ndarray, shape: tuple[int, int], path: Path) -> np.ndarray:
     return np.asarray(Image.fromarray(ids).resize((shape[1], shape[0]), Image.NEAREST))
 
 
-def overlay(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    colours = davis_palette()[labels].astype(np.float32)
-    mixed = np.where(labels[..., None] > 0, frame * (1 - alpha) + colours * alpha, frame)
-    return mixed.astype(np.uint8)
-
-
 @dataclass
 class Summary:
     frames: int
@@ -123,19 +118,18 @@ class Summary:
 
 
 def check_before_start(source: FrameSource, masks: MaskProvider, out_dir: Path,
-                       overlay_path: Path | None, save_probs: bool) -> None:
+                       outputs: VideoOutputs, save_probs: bool) -> None:
     """Everything that can be checked before the first frame (`lgdk.video.preflight`)."""
     names = [f.stem for f in source.files] if source.files is not None else None
     preflight.check_output_folder(out_dir)
     preflight.check_not_an_input(out_dir, source.path, masks.path, names)
-    if overlay_path is not None:
-        preflight.check_overlay_path(overlay_path)
+    outputs.check()
     if source.size is None:
         return  # a video: its frame size is known only once it decodes
     first = names[0] if names else "00000"
     objects = masks.check(source.size, first, set(names) if names else None)
     needed = preflight.expected_output_bytes(len(source), *source.size, objects, save_probs,
-                                             overlay_path is not None)
+                                             outputs.overlay is not None)
     preflight.check_free_space(out_dir, needed)
 
 
@@ -147,21 +141,21 @@ def _write_mask(path: Path, labels: np.ndarray) -> None:
 
 
 def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider,
-                  out_dir: Path, overlay_path: Path | None = None, save_probs: bool = False,
-                  progress: bool = True) -> Summary:
+                  out_dir: Path, outputs: VideoOutputs | None = None,
+                  save_probs: bool = False, progress: bool = True) -> Summary:
     """Segment every frame; PNGs go to a temporary folder that replaces `out_dir` at the
     end, so an interrupted or failed run leaves no partial output. A video that stops
     decoding early gives the masks of the frames that decoded, and says so in the
     summary's `incomplete`."""
     from tqdm import tqdm
 
-    out_dir = Path(out_dir)
-    check_before_start(source, masks, out_dir, overlay_path, save_probs)
+    out_dir, outputs = Path(out_dir), outputs or VideoOutputs()
+    check_before_start(source, masks, out_dir, outputs, save_probs)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
-        writer = VideoWriter(overlay_path, source.fps) if overlay_path else None
+        sinks = outputs.open(source.fps)
     except OSError as exc:
         raise preflight.write_failed(partial, exc) from None
     masks_out = BackgroundWriter()
@@ -183,19 +177,19 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
             masks_out.submit(_write_mask, partial / f"{name}.png", labels)
             if save_probs and probs is not None:
                 _save_probs(partial / "probs", name, probs)
-            if writer:
-                _write_frame(writer, overlay(frame, labels))
+            for sink in sinks:
+                _write_frame(sink, frame, labels)
             count += 1
             bar.update(1)
         masks_out.finish()
-        _finish_outputs(partial, writer, predictor.object_ids if save_probs else None)
+        _finish_outputs(partial, sinks, predictor.object_ids if save_probs else None)
         masks.check_used(names)
         _publish(partial, out_dir)
     except BaseException:
         bar.close()
         masks_out.abort()
-        if writer:
-            writer.abort()
+        for sink in sinks:
+            sink.abort()
         shutil.rmtree(partial, ignore_errors=True)
         raise
     bar.close()
@@ -211,21 +205,21 @@ def _incomplete(source: FrameSource) -> str | None:
             f"{source.first_undecodable - 1} only")
 
 
-def _write_frame(writer: VideoWriter, frame: np.ndarray) -> None:
+def _write_frame(sink, frame: np.ndarray, labels: np.ndarray) -> None:
     try:
-        writer.write(frame)
+        sink.write(frame, labels)
     except OSError as exc:
-        raise preflight.write_failed(writer.tmp, exc) from None
+        raise preflight.write_failed(sink.tmp, exc) from None
 
 
-def _finish_outputs(partial: Path, writer: VideoWriter | None, object_ids) -> None:
-    """The overlay video closed, the probabilities' id list written (channel k+1 of every
-    saved array is object ids[k])."""
+def _finish_outputs(partial: Path, sinks: list, object_ids) -> None:
+    """The overlay and cut-out closed, the probabilities' id list written (channel k+1 of
+    every saved array is object ids[k])."""
     try:
         if object_ids is not None:
             (partial / "probs" / "object_ids.json").write_text(json.dumps(object_ids))
-        if writer:
-            writer.close()
+        for sink in sinks:
+            sink.close()
     except OSError as exc:
         raise preflight.write_failed(partial, exc) from None
 
@@ -257,11 +251,11 @@ def _publish(partial: Path, out_dir: Path) -> None:
 
 
 def segment_path(predictor: Streaming, input_path, mask_path, out_dir, overlay_path=None,
-                 save_probs=False, progress=True) -> Summary:
-    source = open_frames(input_path)
-    masks = MaskProvider(mask_path)
-    return segment_video(predictor, source, masks, Path(out_dir),
-                         Path(overlay_path) if overlay_path else None, save_probs, progress)
+                 save_probs=False, progress=True, cutout=None, background=None) -> Summary:
+    outputs = VideoOutputs(Path(overlay_path) if overlay_path else None,
+                           Path(cutout) if cutout else None, background)
+    return segment_video(predictor, open_frames(input_path), MaskProvider(mask_path),
+                         Path(out_dir), outputs, save_probs, progress)
 
 
 def segment_dataset(make, root, out_dir, rank: int = 0, world: int = 1,

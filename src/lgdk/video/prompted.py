@@ -12,6 +12,7 @@ from lgdk.data.masks import write_mask
 from lgdk.prompts import mask_from_object_prompts
 from lgdk.prompts.spec import ObjectPrompt
 from lgdk.video.engine import MaskProvider, Summary, segment_video
+from lgdk.video.sinks import VideoOutputs
 from lgdk.video.video_io import VideoError, open_frames
 
 PROMPT_MASK = "prompt_mask.png"
@@ -28,9 +29,9 @@ def frame_at(source, index: int):
 
 
 def segment_from_prompts(make_predictor, input_path, prompts: list[ObjectPrompt], out_dir,
-                         frame_index: int = 0, method: str = "network", overlay_path=None,
-                         save_probs: bool = False, progress: bool = True,
-                         max_objects: int = 32) -> Summary:
+                         frame_index: int = 0, method: str = "network",
+                         outputs: VideoOutputs | None = None, save_probs: bool = False,
+                         progress: bool = True, max_objects: int = 32) -> Summary:
     """make_predictor() -> a fresh predictor (for the prompt's refinement and the video)."""
     if frame_index < 0:
         raise VideoError(f"--prompt-frame must be 0 or more, not {frame_index}")
@@ -41,8 +42,7 @@ def segment_from_prompts(make_predictor, input_path, prompts: list[ObjectPrompt]
     try:
         write_mask(folder / f"{name}.png", ids)
         summary = segment_video(make_predictor(), open_frames(input_path), MaskProvider(folder),
-                                Path(out_dir), Path(overlay_path) if overlay_path else None,
-                                save_probs, progress)
+                                Path(out_dir), outputs, save_probs, progress)
         write_mask(Path(out_dir) / PROMPT_MASK, ids)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

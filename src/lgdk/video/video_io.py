@@ -186,12 +186,16 @@ def _probe(path: Path) -> FrameSource:
 
 
 class VideoWriter:
-    """Writes RGB frames to a video file, under a temporary name until `close`."""
+    """Writes RGB frames (or RGBA with `alpha`: WebM VP9 only) to a video file, under a
+    temporary name until `close`."""
 
-    def __init__(self, path: str | os.PathLike, fps: float = 24.0) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float = 24.0, alpha: bool = False) -> None:
         import av
 
         self.path = Path(path)
+        self.alpha = alpha
+        if alpha and self.path.suffix.lower() != ".webm":
+            raise VideoError(f"{self.path}: only WebM (VP9) keeps transparency here")
         self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self.container = av.open(str(self.tmp), mode="w")
         self.fps = fps
@@ -203,8 +207,9 @@ class VideoWriter:
         frame = frame[: h - h % 2, : w - w % 2]  # yuv420p needs even sizes
         if self.stream is None:
             self.stream = _open_stream(self.container, round(self.fps), frame.shape,
-                                       self.path.suffix.lower())
-        vf = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                                       self.path.suffix.lower(), self.alpha)
+        vf = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+                                              format="rgba" if self.alpha else "rgb24")
         for packet in self.stream.encode(vf):
             self.container.mux(packet)
 
@@ -220,8 +225,9 @@ class VideoWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def _open_stream(container, fps: int, shape, suffix: str):
-    codecs = ("libvpx-vp9", "libvpx") if suffix == ".webm" else ("libx264", "h264", "mpeg4")
+def _open_stream(container, fps: int, shape, suffix: str, alpha: bool = False):
+    codecs = ("libvpx-vp9",) if alpha else ("libvpx-vp9", "libvpx") if suffix == ".webm" \
+        else ("libx264", "h264", "mpeg4")
     for codec in codecs:
         try:
             stream = container.add_stream(codec, rate=max(1, fps))
@@ -232,5 +238,5 @@ def _open_stream(container, fps: int, shape, suffix: str):
         raise VideoError(f"this PyAV build has none of the encoders {', '.join(codecs)} for "
                          f"{suffix} videos; write the overlay as .mp4")
     stream.width, stream.height = shape[1], shape[0]
-    stream.pix_fmt = "yuv420p"
+    stream.pix_fmt = "yuva420p" if alpha else "yuv420p"
     return stream
