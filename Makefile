@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1 -e ".[train,export,dev]"
+	$(BIN)/pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1 -e ".[train,export,app,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)

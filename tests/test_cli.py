@@ -59,5 +59,5 @@ def test_every_command_is_in_the_one_table():
 
     parser = build_parser()
     choices = next(a for a in parser._actions if a.dest == "command").choices
-    assert set(choices) == set(COMMANDS) == {"segment", "demo", "eval", "train", "bench",
-                                             "export"}
+    assert set(choices) == set(COMMANDS) == {"segment", "demo", "app", "eval", "train",
+                                             "bench", "export"}

@@ -1,7 +1,8 @@
-"""The `lgdk` command: segment, demo, eval, train, bench, export.
+"""The `lgdk` command: segment, demo, app, eval, train, bench, export.
 
 One table of commands; each command group is a module (`segment`: the video
-application, `evaluate`, `train`, `tools`: bench and export) with its parser and handler.
+application, `app`: the web page, `evaluate`, `train`, `tools`: bench and export) with
+its parser and handler.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
-from lgdk.cli import evaluate, segment, tools, train
+from lgdk.cli import app, evaluate, segment, tools, train
 from lgdk.errors import UserError
 from lgdk.runtime import keep_large_allocations
 
@@ -26,6 +27,7 @@ class Command(NamedTuple):
 COMMANDS = {
     "segment": Command(segment.add, segment.run, True),
     "demo": Command(segment.add_demo, segment.run_demo, True),
+    "app": Command(app.add, app.run, True),
     "eval": Command(evaluate.add, evaluate.run, False),
     "train": Command(train.add, train.run, False),
     "bench": Command(tools.add_bench, tools.run_bench, True),

@@ -1,0 +1,318 @@
+"""One user's video in the web app: its frames, the masks the user gives (boxes, clicks,
+brush), propagation in a background thread, and the downloads. No web code here: the
+server (`lgdk.app.server`) maps requests to these calls, and tests call them directly.
+
+Everything lives in the session's own temporary folder: frames as JPEG, results as
+indexed PNGs (memory stays flat on long videos), outputs built on demand.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lgdk.data.masks import object_ids, read_mask, write_mask
+from lgdk.errors import UserError
+from lgdk.infer.predictor import Streaming
+from lgdk.prompts import mask_from_object_prompts
+from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
+from lgdk.video.cutout import CutoutWriter
+from lgdk.video.sinks import OverlayWriter
+from lgdk.video.video_io import FrameSource, VideoError
+
+
+class SessionError(UserError):
+    pass
+
+
+@dataclass
+class Progress:
+    running: bool = False
+    done: int = 0
+    total: int = 0
+    fps: float = 0.0
+    cancelled: bool = False
+    error: str | None = None
+
+
+class Session:
+    """make_predictor() -> a fresh streaming predictor (the shipped model's by default)."""
+
+    def __init__(self, folder: Path, make_predictor: Callable[[], Streaming],
+                 prompt_method: str = "network", max_frames: int = 3000,
+                 max_objects: int = 20) -> None:
+        self.folder = Path(folder)
+        self.make_predictor = make_predictor
+        self.prompt_method, self.max_frames, self.max_objects = (prompt_method, max_frames,
+                                                                 max_objects)
+        self.frames: list[Path] = []
+        self.fps, self.size = 24.0, (0, 0)
+        self.given: dict[int, np.ndarray] = {}  # frame -> (H, W) ids the user gave
+        self.prompts: dict[tuple[int, int], ObjectPrompt] = {}  # (frame, object) -> prompt
+        self.edited_from: int | None = None  # earliest frame edited since the last run
+        self.progress = Progress()
+        self.lock = threading.RLock()
+        self.last_used = time.monotonic()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- frames ------------------------------------------------------------------------
+    def load(self, frames: Iterator[np.ndarray], fps: float) -> None:
+        """Replace the video: frames (H, W, 3) uint8, at most `max_frames`."""
+        self.cancel(wait=True)
+        with self.lock:
+            shutil.rmtree(self.folder / "frames", ignore_errors=True)
+            shutil.rmtree(self.folder / "results", ignore_errors=True)
+            (self.folder / "frames").mkdir(parents=True)
+            (self.folder / "results").mkdir()
+            self.frames, self.given, self.prompts, self.edited_from = [], {}, {}, None
+            self.progress, self.fps = Progress(), fps
+            for index, frame in enumerate(frames):
+                if index >= self.max_frames:
+                    self.frames = []
+                    raise VideoError(f"the video has more than {self.max_frames} frames, the "
+                                     "limit of this app; cut it shorter (or start the app "
+                                     "with a larger --max-frames)")
+                path = self.folder / "frames" / f"{index:05d}.jpg"
+                Image.fromarray(frame).save(path, quality=95, subsampling=0)
+                self.frames.append(path)
+            if not self.frames:
+                raise VideoError("the upload holds no frames")
+            self.size = frame.shape[:2]
+
+    def load_source(self, source: FrameSource) -> None:
+        self.load((frame for _, frame in source), source.fps)
+
+    def frame(self, index: int) -> np.ndarray:
+        return np.asarray(Image.open(self.frames[self._check_index(index)]).convert("RGB"))
+
+    def _check_index(self, index: int) -> int:
+        if not 0 <= index < len(self.frames):
+            raise SessionError(f"frame {index} does not exist; the video has "
+                               f"{len(self.frames)} frames")
+        return index
+
+    # ---- masks -------------------------------------------------------------------------
+    def labels(self, index: int) -> np.ndarray | None:
+        """What the page shows on frame `index`: the given mask, else the result."""
+        self._check_index(index)
+        if index in self.given:
+            return self.given[index]
+        path = self.folder / "results" / f"{index:05d}.png"
+        return read_mask(path) if path.is_file() else None
+
+    def object_ids(self) -> list[int]:
+        ids = {int(i) for mask in self.given.values() for i in object_ids(mask)}
+        return sorted(ids)
+
+    def new_object_id(self) -> int:
+        ids = self.object_ids()
+        if len(ids) >= self.max_objects:
+            raise SessionError(f"{len(ids)} objects is this app's limit")
+        return next(i for i in range(1, 256) if i not in ids)
+
+    def box(self, index: int, object_id: int, box: tuple[float, float, float, float]) -> None:
+        """A box around object `object_id` on frame `index` (a new box replaces its clicks)."""
+        self._check_idle()
+        self.prompts[(index, object_id)] = ObjectPrompt(object_id, box=Box(*box))
+        self._apply_prompt(index, object_id)
+
+    def click(self, index: int, object_id: int, x: float, y: float, positive: bool) -> None:
+        """A click; on an object that has a mask but no prompt here (a propagated result
+        to correct), the clicks refine a box around its current mask."""
+        self._check_idle()
+        prompt = self.prompts.get((index, object_id))
+        if prompt is None:
+            current = self.labels(index)
+            prompt = ObjectPrompt(object_id, box=_box_around(current, object_id))
+            self.prompts[(index, object_id)] = prompt
+        prompt.clicks.append(Click(x, y, positive))
+        self._apply_prompt(index, object_id)
+
+    def paint(self, index: int, object_id: int, points: list[tuple[float, float]],
+              radius: float, erase: bool = False) -> None:
+        """A brush stroke through `points` (frame pixels): paints the object, or erases it."""
+        self._check_idle()
+        mask = self._editable(index)
+        height, width = mask.shape
+        yy, xx = np.ogrid[:height, :width]
+        stroke = np.zeros((height, width), bool)
+        for x, y in _densify(points, radius):
+            stroke |= (xx - x) ** 2 + (yy - y) ** 2 <= radius ** 2
+        if erase:
+            mask[stroke & (mask == object_id)] = 0
+        else:
+            mask[stroke] = object_id
+        self._set_given(index, mask)
+
+    def clear(self, index: int) -> None:
+        """Forget what was given on frame `index`."""
+        self._check_idle()
+        with self.lock:
+            self.given.pop(self._check_index(index), None)
+            self.prompts = {k: v for k, v in self.prompts.items() if k[0] != index}
+            self._edited(index)
+
+    def _check_idle(self) -> None:
+        if self.progress.running:
+            raise SessionError("propagation is running: wait for it or cancel it before "
+                               "editing masks")
+
+    def _apply_prompt(self, index: int, object_id: int) -> None:
+        frame = self.frame(index)
+        ids = mask_from_object_prompts(frame, [self.prompts[(index, object_id)]],
+                                       self.prompt_method, self.max_objects,
+                                       self.make_predictor)
+        mask = self._editable(index)
+        mask[mask == object_id] = 0
+        mask[ids == object_id] = object_id
+        self._set_given(index, mask)
+
+    def _editable(self, index: int) -> np.ndarray:
+        current = self.labels(index)
+        return np.zeros(self.size, np.uint8) if current is None else current.copy()
+
+    def _set_given(self, index: int, mask: np.ndarray) -> None:
+        with self.lock:
+            if object_ids(mask):
+                self.given[index] = mask
+            else:
+                self.given.pop(index, None)
+            self._edited(index)
+
+    def _edited(self, index: int) -> None:
+        self.edited_from = index if self.edited_from is None else min(self.edited_from, index)
+
+    # ---- propagation -------------------------------------------------------------------
+    def propagate(self) -> None:
+        """Start propagating in a background thread, from the earliest frame edited since
+        the last run (earlier results stand); given masks before it seed the memory."""
+        with self.lock:
+            if self.progress.running:
+                raise SessionError("propagation is already running; wait or cancel it")
+            if not self.given:
+                raise SessionError("no object yet: draw a box, click or paint on a frame "
+                                   "first")
+            start = min(self.given) if self.edited_from is None else self.edited_from
+            self.edited_from = None
+            self.progress = Progress(running=True, total=len(self.frames) - start)
+            self._cancel.clear()
+            self._thread = threading.Thread(target=self._run, args=(start,), daemon=True)
+            self._thread.start()
+
+    def _run(self, start: int) -> None:
+        try:
+            predictor = self.make_predictor()
+            for index in sorted(i for i in self.given if i < start):  # memory of earlier masks
+                predictor.step(self.frame(index), self.given[index])
+            began = time.perf_counter()
+            for index in range(start, len(self.frames)):
+                if self._cancel.is_set():
+                    self.progress.cancelled = True
+                    break
+                self._propagate_frame(predictor, index)
+                self.progress.done += 1
+                self.progress.fps = self.progress.done / (time.perf_counter() - began)
+        except Exception as exc:  # shown in the page; the server keeps running
+            self.progress.error = str(exc) if isinstance(exc, UserError) else \
+                f"propagation failed: {type(exc).__name__}: {exc}"
+        finally:
+            self.progress.running = False
+
+    def _propagate_frame(self, predictor: Streaming, index: int) -> None:
+        mask = self.given.get(index)
+        if mask is None and not predictor.object_ids:
+            labels = np.zeros(self.size, np.uint8)  # no object has appeared yet
+        else:
+            labels = predictor.labels(predictor.step(self.frame(index), mask))
+        write_mask(self.folder / "results" / f"{index:05d}.png", labels)
+
+    def cancel(self, wait: bool = False) -> None:
+        self._cancel.set()
+        if wait and self._thread is not None:
+            self._thread.join()
+
+    # ---- downloads ---------------------------------------------------------------------
+    def final_labels(self) -> Iterator[np.ndarray]:
+        for index in range(len(self.frames)):
+            labels = self.labels(index)
+            yield np.zeros(self.size, np.uint8) if labels is None else labels
+
+    def masks_zip(self) -> Path:
+        path = self._output("masks.zip")
+        with zipfile.ZipFile(path, "w") as archive:
+            for index, labels in enumerate(self.final_labels()):
+                png = self.folder / "outputs" / "mask.png"
+                write_mask(png, labels)
+                archive.write(png, f"{index:05d}.png")
+        return path
+
+    def video(self, kind: str, background: tuple[int, int, int] | None = None) -> Path:
+        """kind: 'overlay' (mp4), 'cutout' (transparent WebM, or an mp4 on `background`),
+        'cutout_png' (a zip of RGBA PNGs)."""
+        if kind == "overlay":
+            path = self._output("overlay.mp4")
+            sink = OverlayWriter(path, self.fps)
+        elif kind == "cutout":
+            path = self._output("cutout.webm" if background is None else "cutout.mp4")
+            sink = CutoutWriter.open(path, self.fps, background)
+        elif kind == "cutout_png":
+            path = self._output("cutout_png")
+            sink = CutoutWriter.open(path, self.fps)
+        else:
+            raise SessionError(f"unknown download '{kind}'")
+        try:
+            for index, labels in enumerate(self.final_labels()):
+                sink.write(self.frame(index), labels)
+            sink.close()
+        except BaseException:
+            sink.abort()
+            raise
+        if kind != "cutout_png":
+            return path
+        archive = path.with_suffix(".zip")
+        with zipfile.ZipFile(archive, "w") as out:
+            for png in sorted(path.glob("*.png")):
+                out.write(png, png.name)
+        return archive
+
+    def _output(self, name: str) -> Path:
+        if not self.frames:
+            raise SessionError("no video loaded")
+        (self.folder / "outputs").mkdir(exist_ok=True)
+        return self.folder / "outputs" / name
+
+    def close(self) -> None:
+        self.cancel(wait=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _box_around(labels: np.ndarray | None, object_id: int) -> Box | None:
+    """The object's bounding box on this frame, grown by a tenth (None: not there)."""
+    if labels is None or not (labels == object_id).any():
+        return None
+    ys, xs = np.nonzero(labels == object_id)
+    pad_x, pad_y = 0.1 * (xs.max() - xs.min() + 1), 0.1 * (ys.max() - ys.min() + 1)
+    height, width = labels.shape
+    return Box(max(0.0, xs.min() - pad_x), max(0.0, ys.min() - pad_y),
+               min(width, xs.max() + 1 + pad_x), min(height, ys.max() + 1 + pad_y))
+
+
+def _densify(points: list[tuple[float, float]], radius: float) -> list[tuple[float, float]]:
+    """Points along the stroke at most half a radius apart, so that discs overlap."""
+    if not points:
+        raise PromptError("a brush stroke needs at least one point")
+    out = [points[0]]
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        steps = max(1, int(np.hypot(x1 - x0, y1 - y0) / max(0.5, radius / 2)))
+        out += [(x0 + (x1 - x0) * t / steps, y0 + (y1 - y0) * t / steps)
+                for t in range(1, steps + 1)]
+    return out

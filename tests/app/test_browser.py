@@ -1,0 +1,140 @@
+"""End to end in a real browser (Debian's chromium + chromedriver, driven by Selenium):
+`lgdk app` on a free port with the shipped model, a box on the demo clip's object,
+propagation, the masks zip checked against the clip's truth, and a transparent WebM
+downloaded and decoded. Screenshots of each step go to $LGDK_SCREENSHOTS when set
+(docs/app/ was made so)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lgdk.data.procedural import generate_clip
+from lgdk.eval.metrics import jaccard
+from lgdk.video.cutout import read_rgba_video
+from tests.app.conftest import free_port, tight_box
+
+pytestmark = pytest.mark.slow
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    port = free_port()
+    lgdk = Path(sys.executable).with_name("lgdk")
+    process = subprocess.Popen([str(lgdk), "app", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import urllib.request
+
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url, timeout=1).read()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(process.stdout.read())
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver (apt install them)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1100,1300",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(tmp_path / "downloads"),
+        "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=DRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_for(predicate, what, timeout=180):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def downloaded(folder: Path, name: str) -> Path:
+    path = folder / name
+    return wait_for(lambda: path if path.is_file() and not list(folder.glob("*.crdownload"))
+                    else None, f"the download {name}")
+
+
+def test_cut_out_the_demo_clips_object_in_the_browser(app_url, browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    shots = Path(os.environ.get("LGDK_SCREENSHOTS", tmp_path / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    truth = generate_clip(np.random.default_rng(7), 360, 640, 30, num_objects=2).labels
+    status = lambda: browser.find_element(By.ID, "status").text  # noqa: E731
+
+    browser.get(app_url)
+    wait_for(lambda: "demo clip" in status(), "the demo clip")
+    browser.save_screenshot(str(shots / "1-demo-clip.png"))
+
+    canvas = browser.find_element(By.ID, "canvas")
+    scale = canvas.size["width"] / 640  # CSS pixels per frame pixel
+    x0, y0, x1, y1 = tight_box(truth[0], 1)
+    centre = (canvas.size["width"] / 2, canvas.size["height"] / 2)
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, x0 * scale - centre[0], y0 * scale - centre[1]).click_and_hold().move_by_offset(
+        (x1 - x0) * scale, (y1 - y0) * scale).release().perform()
+    wait_for(lambda: browser.execute_script(
+        "return document.body.dataset.session && !document.getElementById('status')"
+        ".textContent.startsWith('working')") and status() == "", "the box's mask")
+    browser.save_screenshot(str(shots / "2-box-mask.png"))
+
+    browser.find_element(By.ID, "propagate").click()
+    wait_for(lambda: status() == "propagated", "propagation")
+    assert "30/30 frames" in browser.find_element(By.ID, "progress-text").text
+    browser.save_screenshot(str(shots / "3-propagated.png"))
+
+    downloads = tmp_path / "downloads"
+    browser.find_element(By.CSS_SELECTOR, "button[data-kind=masks]").click()
+    masks = downloaded(downloads, "masks.zip")
+    with zipfile.ZipFile(masks) as archive:
+        names = sorted(archive.namelist())
+        assert len(names) == 30
+        archive.extractall(tmp_path / "masks")
+    from lgdk.data.masks import read_mask
+
+    scores = [jaccard(read_mask(tmp_path / "masks" / n) == 1, t == 1)
+              for n, t in zip(names[1:], truth[1:])]
+    assert np.mean(scores) > 0.7, scores
+
+    browser.find_element(By.CSS_SELECTOR, "button[data-kind=cutout]:not([data-colour])").click()
+    webm = downloaded(downloads, "cutout.webm")
+    frames = read_rgba_video(webm)
+    assert len(frames) == 30 and frames[0].shape == (360, 640, 4)
+    alpha = np.stack([f[..., 3] > 127 for f in frames])
+    given = np.stack([read_mask(tmp_path / "masks" / n) > 0 for n in names])
+    assert (alpha == given).mean() > 0.97 and alpha.any() and not alpha.all()
+    browser.find_element(By.ID, "slider").click()
+    browser.save_screenshot(str(shots / "4-downloaded.png"))

@@ -1,0 +1,144 @@
+"""The app's session logic without a browser: prompts to masks, propagation, corrections,
+cancelling, uploads, and two sessions side by side."""
+
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lgdk.app.server import load_upload
+from lgdk.app.session import Session, SessionError
+from lgdk.data.masks import read_mask
+from lgdk.eval.metrics import jaccard
+from lgdk.prompts.spec import PromptError
+from lgdk.video.video_io import VideoError
+from tests.app.conftest import clip, tight_box
+
+
+def session_on(tmp_path, make_predictor, c, name="s"):
+    s = Session(tmp_path / name, make_predictor, prompt_method="grabcut")
+    s.load(iter(c.frames), fps=10)
+    return s
+
+
+def wait(session):
+    session._thread.join(timeout=120)
+    assert not session.progress.running
+
+
+def test_a_box_gives_the_objects_mask_on_that_frame(tmp_path, make_tiny_predictor):
+    c = clip()
+    s = session_on(tmp_path, make_tiny_predictor, c)
+    s.box(0, 1, tight_box(c.labels[0], 1))
+    mask = s.labels(0)
+    assert set(np.unique(mask)) <= {0, 1}
+    assert jaccard(mask == 1, c.labels[0] == 1) > 0.6
+    assert s.object_ids() == [1]
+    s.box(0, 2, tight_box(c.labels[0], 2))
+    assert s.object_ids() == [1, 2]
+
+
+def test_propagate_then_correct_a_frame_and_propagate_again_from_there(
+        tmp_path, make_tiny_predictor):
+    c = clip()
+    s = session_on(tmp_path, make_tiny_predictor, c)
+    s.paint(0, 1, [(20, 20), (40, 30)], radius=6)
+    s.propagate()
+    wait(s)
+    assert s.progress.done == s.progress.total == 8 and s.progress.error is None
+    first_run = [s.labels(i).copy() for i in range(8)]
+    s.paint(5, 2, [(70, 40)], radius=8)  # a second object appears on frame 5
+    corrected = s.labels(5).copy()
+    assert (corrected == 2).any() and s.edited_from == 5
+    s.propagate()
+    wait(s)
+    assert s.progress.total == 3  # frames 5, 6, 7
+    assert all(np.array_equal(s.labels(i), first_run[i]) for i in range(5))  # earlier kept
+    assert np.array_equal(read_mask(tmp_path / "s/results/00005.png"), corrected)
+    names = sorted(zipfile.ZipFile(s.masks_zip()).namelist())
+    assert names == [f"{i:05d}.png" for i in range(8)]
+
+
+def test_cancel_stops_and_keeps_the_frames_done(tmp_path, tiny_model):
+    from lgdk.config import InferenceConfig
+    from lgdk.infer.predictor import Predictor
+
+    gate = threading.Event()
+
+    class Gated(Predictor):  # waits at frame 3 until the test has cancelled
+        def step(self, frame, mask=None):
+            if self.frame_index == 2:
+                gate.wait(30)
+            return super().step(frame, mask)
+
+    c = clip()
+    s = session_on(tmp_path, lambda: Gated(tiny_model, InferenceConfig(size=0)), c)
+    s.paint(0, 1, [(20, 20)], radius=6)
+    s.propagate()
+    with pytest.raises(SessionError, match="propagation is running"):
+        s.paint(0, 1, [(30, 30)], radius=3)
+    for _ in range(600):  # frames 0-2 done, frame 3 waiting at the gate
+        if s.progress.done == 3:
+            break
+        time.sleep(0.05)
+    s.cancel()
+    gate.set()
+    wait(s)
+    assert s.progress.cancelled and s.progress.done == 4 < s.progress.total
+    assert sorted(p.name for p in (tmp_path / "s/results").iterdir()) == [
+        f"{i:05d}.png" for i in range(4)]
+
+
+def test_two_sessions_keep_their_videos_and_results_apart(tmp_path, make_tiny_predictor):
+    a, b = clip(seed=1), clip(seed=2)
+    sa = session_on(tmp_path, make_tiny_predictor, a, "a")
+    sb = session_on(tmp_path, make_tiny_predictor, b, "b")
+    sa.paint(0, 1, [(20, 20)], radius=10)
+    sb.paint(0, 3, [(60, 40)], radius=12)
+    sa.propagate()
+    sb.propagate()  # both at once
+    wait(sa)
+    wait(sb)
+    assert np.array_equal(sa.frame(4), np.asarray(Image.open(sa.frames[4])))
+    assert not np.array_equal(sa.frame(4), sb.frame(4))
+    assert set(np.unique(sa.labels(7))) <= {0, 1} and set(np.unique(sb.labels(7))) <= {0, 3}
+    assert sa.object_ids() == [1] and sb.object_ids() == [3]
+
+
+def test_bad_requests_are_clear_errors(tmp_path, make_tiny_predictor):
+    c = clip()
+    s = session_on(tmp_path, make_tiny_predictor, c)
+    with pytest.raises(SessionError, match="no object yet"):
+        s.propagate()
+    with pytest.raises(PromptError):
+        s.click(0, 1, 10, 10, positive=False)  # a negative click alone starts nothing
+    with pytest.raises(SessionError, match="frame 99 does not exist"):
+        s.box(99, 1, (1, 1, 5, 5))
+    short = Session(tmp_path / "short", make_tiny_predictor, max_frames=3)
+    with pytest.raises(VideoError, match="more than 3 frames"):
+        short.load(iter(c.frames), fps=10)
+
+
+def test_uploaded_zip_of_frames_loads_in_order_and_never_writes_outside(tmp_path,
+                                                                       make_tiny_predictor):
+    c = clip(frames=3)
+    upload = tmp_path / "up" / "upload.bin"
+    upload.parent.mkdir()
+    with zipfile.ZipFile(upload, "w") as archive:
+        for i, frame in enumerate(c.frames):
+            name = f"../../escape/frame_{[10, 2, 1][i]}.png"  # natural order: 1, 2, 10
+            Image.fromarray(frame).save(tmp_path / "f.png")
+            archive.write(tmp_path / "f.png", name)
+        archive.writestr("notes.txt", "not a frame")
+    s = Session(tmp_path / "s", make_tiny_predictor)
+    load_upload(s, upload, "frames.zip")
+    assert len(s.frames) == 3 and s.size == (64, 96)
+    errors = [np.abs(s.frame(0).astype(int) - f).mean() for f in c.frames]
+    assert int(np.argmin(errors)) == 2 and errors[2] < 5  # frame_1 first (JPEG)
+    assert not (tmp_path.parent / "escape").exists() and not (tmp_path / "escape").exists()
+    (tmp_path / "bad.bin").write_bytes(b"not a zip")
+    with pytest.raises(VideoError, match="not a readable zip"):
+        load_upload(s, tmp_path / "bad.bin", "frames.zip")
