@@ -98,7 +98,16 @@ def demo_frames(count: int, seed: int = 7):
 
 
 def load_upload(session: Session, upload: Path, name: str) -> None:
-    """A video file, or a zip of frames (image files, any folders inside ignored)."""
+    """A video file, or a zip of frames (image files, any folders inside ignored). Errors
+    name the client's file, not the server's folders."""
+    try:
+        _load_upload(session, upload, name)
+    except VideoError as exc:
+        text = str(exc).replace(str(upload.with_suffix(Path(name).suffix.lower())), name)
+        raise VideoError(text.replace(str(upload.parent), "the upload")) from None
+
+
+def _load_upload(session: Session, upload: Path, name: str) -> None:
     suffix = Path(name).suffix.lower()
     if suffix == ".zip":
         folder = upload.parent / "unzipped"
