@@ -61,3 +61,14 @@ def test_every_command_is_in_the_one_table():
     choices = next(a for a in parser._actions if a.dest == "command").choices
     assert set(choices) == set(COMMANDS) == {"segment", "demo", "app", "eval", "train",
                                              "bench", "export"}
+
+
+def test_adapt_flag_with_or_without_a_number_of_steps():
+    from lgdk.cli import build_parser
+    from lgdk.cli.common import ADAPT_STEPS, given_settings
+
+    parser = build_parser()
+    base = ["segment", "v.mp4", "--mask", "m.png", "--out", "o"]
+    assert given_settings(parser.parse_args(base + ["--adapt"]))["adapt_steps"] == ADAPT_STEPS
+    assert given_settings(parser.parse_args(base + ["--adapt", "7"]))["adapt_steps"] == 7
+    assert given_settings(parser.parse_args(base))["adapt_steps"] is None  # the model's

@@ -94,6 +94,9 @@ class TrainConfig:
     seed: int = 0
 
 
+ADAPT_PARTS = ("head", "decoder", "all")
+
+
 @dataclass(frozen=True)
 class InferenceConfig:
     """How a model runs on videos. Saved in every checkpoint beside the model (as timm's
@@ -112,6 +115,12 @@ class InferenceConfig:
     flip: bool = False  # test-time augmentation: average with the mirrored frame
     scales: tuple[int, ...] = ()  # test-time augmentation: average over these sizes
     amp: bool = False  # autocast on a GPU
+    # per-video adaptation (lgdk.infer.adapt): fine-tuning steps on each given mask (0: off)
+    adapt_steps: int = 0
+    adapt_part: str = "decoder"  # what is trained: "head", "decoder" (+ head) or "all"
+    adapt_lr: float = 1e-5
+    adapt_batch: int = 2  # pseudo-clips a step
+    adapt_crop: int = 384  # side of the pseudo-clips' square frames
 
     def __post_init__(self) -> None:
         checks = (
@@ -128,6 +137,13 @@ class InferenceConfig:
             (all(s >= 16 for s in self.scales), f"--scales must be shorter sides of 16 "
                                                 f"pixels or more, like 480,600, not "
                                                 f"{','.join(map(str, self.scales))}"),
+            (self.adapt_steps >= 0, f"--adapt must be 0 or more steps, not "
+                                    f"{self.adapt_steps}"),
+            (self.adapt_part in ADAPT_PARTS, f"--adapt-part must be one of "
+                                             f"{', '.join(ADAPT_PARTS)}, not "
+                                             f"'{self.adapt_part}'"),
+            (self.adapt_lr > 0 and self.adapt_batch >= 1 and self.adapt_crop >= 32,
+             "adapt_lr must be positive, adapt_batch at least 1 and adapt_crop at least 32"),
         )
         for ok, message in checks:
             if not ok:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from lgdk.config import InferenceConfig
+from lgdk.config import ADAPT_PARTS, InferenceConfig
 from lgdk.errors import UserError
+
+ADAPT_STEPS = 30  # `--adapt` with no number
 
 # Flags of the inference settings; every default is "not given" (None): the model's own
 # settings (saved in its checkpoint, `InferenceConfig`) apply unless a flag says otherwise.
@@ -33,6 +35,14 @@ def add_setting_flags(p: argparse.ArgumentParser, augmentation: bool = True) -> 
                        help="also process the mirrored frames and average")
         p.add_argument("--scales", default=None,
                        help="shorter-side sizes to average, e.g. 480,600")
+        p.add_argument("--adapt", dest="adapt_steps", type=int, nargs="?", const=ADAPT_STEPS,
+                       default=None, metavar="STEPS",
+                       help=f"fine-tune a copy of the model on each given mask first "
+                            f"(default {ADAPT_STEPS} steps; slower, for accuracy)")
+        p.add_argument("--adapt-part", default=None, choices=ADAPT_PARTS,
+                       help="what --adapt trains (default: the model's, decoder)")
+        p.add_argument("--adapt-lr", type=float, default=None,
+                       help="--adapt's learning rate (default: the model's)")
 
 
 def given_settings(args: argparse.Namespace) -> dict:

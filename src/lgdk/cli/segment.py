@@ -81,10 +81,11 @@ def run(args) -> int:
     outputs = _outputs(args)
     models, settings = load_models_and_settings(args, device)
 
-    def make():
-        return make_predictor(models, settings, device)
-
     progress = not args.no_progress
+
+    def make():
+        return make_predictor(models, settings, device, progress)
+
     if args.dataset:
         rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         for s in segment_dataset(make, args.dataset, args.out, rank, world, progress):

@@ -52,9 +52,17 @@ class Averaging(Streaming):
 
 
 def make_predictor(models: list[StepModel], settings: InferenceConfig,
-                   device: str | torch.device = "cpu") -> Streaming:
+                   device: str | torch.device = "cpu", progress: bool = False) -> Streaming:
     """One predictor per (model, scale, flip) combination (`settings.scales`, or its
-    `size`; `settings.flip`), averaged when there is more than one."""
+    `size`; `settings.flip`), averaged when there is more than one; with
+    `settings.adapt_steps`, on copies of the models that adapt to each given mask."""
+    if settings.adapt_steps:
+        from lgdk.infer.adapt import Adapting, adaptable_copies
+
+        copies = adaptable_copies(models)
+        plain = dataclasses.replace(settings, adapt_steps=0)
+        return Adapting(make_predictor(copies, plain, device), copies, settings, device,
+                        progress)
     members: list[Streaming] = []
     for model in models:
         for size in settings.scales or (settings.size,):

@@ -1,0 +1,74 @@
+"""`--adapt`: a copy of the model fine-tuned on each given mask, the original untouched."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from lgdk.config import InferenceConfig
+from lgdk.data.procedural import generate_clip
+from lgdk.errors import UserError
+from lgdk.eval.metrics import jaccard
+from lgdk.infer.adapt import Adapting
+from lgdk.infer.tta import make_predictor
+
+SETTINGS = InferenceConfig(size=0, adapt_steps=3, adapt_crop=48, adapt_lr=1e-3, adapt_batch=1)
+
+
+def clip(frames=4, seed=0, h=64, w=96):
+    return generate_clip(np.random.default_rng(seed), h, w, frames, 2)
+
+
+def run(predictor, c):
+    return [predictor.step(f, c.labels[0] if t == 0 else None) for t, f in enumerate(c.frames)]
+
+
+@pytest.mark.parametrize("part, changed", [("head", ("kernel_head.",)),
+                                           ("decoder", ("decoder.", "kernel_head."))])
+def test_only_the_copy_and_only_the_chosen_part_changes(tiny_model, part, changed):
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    p = make_predictor([tiny_model], dataclasses.replace(SETTINGS, adapt_part=part))
+    assert isinstance(p, Adapting)
+    run(p, clip())
+    assert all(torch.equal(v, before[k]) for k, v in tiny_model.state_dict().items())
+    moved = {k for k, v in p.models[0].state_dict().items() if not torch.equal(v, before[k])}
+    assert moved and all(k.startswith(changed) for k in moved)
+    assert p.seconds > 0 and len(p.examples) == 1
+
+
+def test_adaptation_is_deterministic_and_a_later_mask_adapts_again(tiny_model):
+    c = clip(frames=5)
+    outputs = []
+    for _ in range(2):
+        p = make_predictor([tiny_model], SETTINGS)
+        probs = []
+        for t, frame in enumerate(c.frames):
+            mask = c.labels[0] if t == 0 else c.labels[3] if t == 3 else None
+            probs.append(p.step(frame, mask))
+        assert len(p.examples) == 2
+        outputs.append(probs)
+    assert all(torch.equal(a, b) for a, b in zip(*outputs))
+
+
+def test_onnx_models_cannot_adapt():
+    with pytest.raises(UserError, match="leave out --onnx"):
+        make_predictor([object()], SETTINGS)
+
+
+def test_two_objects_keep_their_identities_after_adapting():
+    """The shipped model, adapted on a generated two-object clip's first mask."""
+    from lgdk.infer.loading import load_models
+
+    models, settings = load_models(None, "cpu", size=0)
+    c = clip(frames=8, seed=4, h=240, w=320)
+    adapted = dataclasses.replace(settings, adapt_steps=6, adapt_crop=160)
+    for s in (settings, adapted):
+        p = make_predictor(models, s)
+        labels = [p.labels(probs) for probs in run(p, c)]
+        for obj, other in ((1, 2), (2, 1)):
+            own = np.mean([jaccard(lbl == obj, t == obj) for lbl, t in zip(labels[1:],
+                                                                            c.labels[1:])])
+            swapped = max(jaccard(lbl == obj, t == other) for lbl, t in zip(labels[1:],
+                                                                             c.labels[1:]))
+            assert own > 0.6 and swapped < 0.1, (s.adapt_steps, obj, own, swapped)
