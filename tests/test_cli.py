@@ -17,9 +17,10 @@ def test_segment_needs_input_or_dataset(tmp_path, capsys):
 def test_bench_reports_speed_split_flops_and_memory(tmp_path, tiny_checkpoint, capsys):
     out = tmp_path / "b.json"
     code = main(["bench", "--checkpoint", str(tiny_checkpoint), "--size", "32", "--frames",
-                 "3", "--long", "60,90", "--json", str(out)])
+                 "3", "--long", "60,90", "--adapt", "2", "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
+    assert report["adaptation"]["steps"] == 2 and report["adaptation"]["seconds"] > 0
     assert report["fps"] > 0 and report["flops_per_frame"] > 0
     assert {"query encoder", "memory encoder", "memory read", "decoder", "kernels + head"} <= set(
         report["split_ms"])

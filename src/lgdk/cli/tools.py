@@ -12,6 +12,8 @@ def add_bench(sub) -> None:
     p.add_argument("--onnx", default=None, help="time this exported graph (ONNX Runtime)")
     p.add_argument("--device", default=None)
     add_setting_flags(p, augmentation=False)
+    p.add_argument("--adapt", dest="adapt_steps", type=int, default=None, metavar="STEPS",
+                   help="also time --adapt STEPS before propagation")
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--objects", type=int, default=1)
     p.add_argument("--long", default="500,10000",
@@ -40,6 +42,8 @@ def run_bench(args) -> int:
         achieved = report["flops_per_frame"] * report["fps"] / 1e9
         report["achieved_gflops"] = achieved
         report["hardware_fraction"] = achieved / report["dense_gflops"]
+    if settings.adapt_steps and not args.onnx:
+        report["adaptation"] = bench.adaptation_seconds(model, settings, device, args.objects)
     if args.long and not args.onnx:  # an ONNX graph has one fixed frame size
         counts = tuple(int(v) for v in args.long.split(","))
         report["long_video"] = bench.long_video_memory(model, settings, device, counts)

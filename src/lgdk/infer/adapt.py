@@ -65,7 +65,7 @@ def pseudo_clips(rng: np.random.Generator, examples: list[tuple[np.ndarray, np.n
         dense = np.zeros_like(ids)
         for k, i in enumerate(objects, start=1):
             dense[ids == i] = k
-        image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)
+        image = torch.from_numpy(np.array(frame)).permute(2, 0, 1)
         frames, labels = pseudo_video(rng, image, torch.from_numpy(dense)[None], CLIP_FRAMES,
                                       crop)
         clips.append((frames, labels, len(objects)))

@@ -123,6 +123,20 @@ def speed(model, settings: InferenceConfig, device: str, frames: int, objects: i
             "fps": float(1 / lat.mean()), "split_ms": split, "peak_rss_mb": rss_mb()}
 
 
+def adaptation_seconds(model, settings: InferenceConfig, device: str, objects: int) -> dict:
+    """Time of `--adapt` (settings.adapt_steps of settings.adapt_part) on the first frame of
+    the benchmark clip with `objects` objects: in all and per object."""
+    from lgdk.infer.adapt import adapt_model, adaptable_copies
+
+    clip = _clip(1, objects)
+    copy = adaptable_copies([model])[0]
+    start = time.perf_counter()
+    adapt_model(copy, [(clip.frames[0], clip.labels[0])], settings, torch.device(device))
+    seconds = time.perf_counter() - start
+    return {"steps": settings.adapt_steps, "part": settings.adapt_part, "seconds": seconds,
+            "seconds_per_object": seconds / objects}
+
+
 def long_video_memory(model, settings: InferenceConfig, device: str,
                       checkpoints=(500, 10000), size: int = 32) -> dict:
     """Memory held after many frames at a small size: the bank's bytes and process RSS."""
@@ -156,6 +170,10 @@ def format_report(report: dict) -> str:
                      f"{report['achieved_gflops']:.1f} GFLOP/s = "
                      f"{100 * report['hardware_fraction']:.1f}% of it")
     lines.append(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
+    if "adaptation" in report:
+        a = report["adaptation"]
+        lines.append(f"--adapt {a['steps']} ({a['part']}): {a['seconds']:.1f} s before "
+                     f"propagation, {a['seconds_per_object']:.1f} s per object")
     for n, info in report.get("long_video", {}).items():
         lines.append(f"after {n} frames: {info['memory_frames']} memory frames, bank "
                      f"{info['bank_bytes'] / 1e6:.2f} MB, peak RSS {info['peak_rss_mb']:.0f} MB")
