@@ -118,7 +118,7 @@ class InferenceConfig:
     # per-video adaptation (lgdk.infer.adapt): fine-tuning steps on each given mask (0: off)
     adapt_steps: int = 0
     adapt_part: str = "decoder"  # what is trained: "head", "decoder" (+ head) or "all"
-    adapt_lr: float = 1e-5
+    adapt_lr: float = 1e-4
     adapt_batch: int = 2  # pseudo-clips a step
     adapt_crop: int = 384  # side of the pseudo-clips' square frames
 
