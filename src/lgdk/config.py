@@ -86,6 +86,8 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
     freeze_bn: bool = True
     checkpoint_every: int = 250
+    keep_every: int = 0  # keep a float16 copy every N iterations (a multiple of
+    # checkpoint_every; 0: none), to measure milestones along the way
     log_every: int = 10
     init_from: str | None = None  # checkpoint to start from (the previous stage)
     init_matching_only: bool = False  # load only init_from's tensors that fit (new parts fresh)

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import socket
 import subprocess
@@ -59,6 +60,19 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(pa, pb), name
     assert (tmp_path / "a" / "config.yaml").is_file()
+
+
+def test_milestones_are_kept_every_keep_every_iterations(tmp_path):
+    cfg = small_config(iterations=4)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, checkpoint_every=2,
+                                                             keep_every=2))
+    Trainer(cfg, tmp_path / "run").run(progress=False)
+    kept = sorted(p.name for p in (tmp_path / "run").glob("iter*.safetensors"))
+    assert kept == ["iter000002.safetensors", "iter000004.safetensors"]
+    model, _ = load_checkpoint(tmp_path / "run" / "iter000004.safetensors")
+    final, _ = load_checkpoint(tmp_path / "run" / "final.safetensors")
+    for (name, a), b in zip(model.state_dict().items(), final.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-2, rtol=1e-2), name  # float16
 
 
 class RunsCode:

@@ -124,6 +124,10 @@ class Trainer:
         tmp = self.state_path().with_name(".last.state.pt.tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.state_path())
+        keep = self.cfg.train.keep_every
+        if keep and self.iteration % keep == 0:  # milestones to measure along the way
+            save_checkpoint(self.out_dir / f"iter{self.iteration:06d}.safetensors", self.model,
+                            self.cfg, dtype=torch.float16, extra=extra)
         if final:
             save_checkpoint(self.out_dir / "final.safetensors", self.model, self.cfg, extra=extra)
 
