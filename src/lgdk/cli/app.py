@@ -20,6 +20,7 @@ def add(sub) -> None:
                    help="longest video (in frames) a page may load")
     p.add_argument("--session-minutes", type=float, default=60,
                    help="an idle page's video and results are removed after this long")
+    p.set_defaults(onnx=None)  # the app runs PyTorch models
 
 
 def run(args) -> int:
@@ -34,7 +35,6 @@ def run(args) -> int:
 
     if min(args.max_upload_mb, args.max_frames) < 1 or args.session_minutes <= 0:
         raise UserError("--max-upload-mb, --max-frames and --session-minutes must be positive")
-    args.onnx = None
     device = resolve_device(args.device)
     models, settings = load_models_and_settings(args, device)
     app = create_app(lambda: make_predictor(models, settings, device),

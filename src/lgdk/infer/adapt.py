@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 
 import numpy as np
 import torch
@@ -136,8 +137,6 @@ class Adapting(Streaming):
         return self.inner.step(frame, mask)
 
     def adapt(self, frame: np.ndarray, mask: np.ndarray) -> None:
-        import time
-
         start = time.perf_counter()
         self.examples.append((np.ascontiguousarray(frame), mask.copy()))
         for model in self.models:
