@@ -15,13 +15,13 @@ ADAPT_STEPS = 30  # `--adapt` with no number
 SETTING_FLAGS = {
     "size": "processing shorter side in pixels, 0 for the frames' own (default: the model's)",
     "top_k": "memory read over the k best memory positions, 0 for all (default: the model's)",
-    "mem_every": "a memory frame every N frames (default: the model's, 5 for the shipped one)",
+    "mem_every": "a memory frame every N frames (default: the model's)",
     "max_memory": "memory frames kept besides the given masks: memory stays flat on any "
-                  "length (default: the model's, 8)",
+                  "length (default: the model's)",
     "encode_every": "also encode every N-th frame as the local (previous-frame) memory "
-                    "(default: the model's, 2); 1: every frame (STM's temporary memory, "
+                    "(default: the model's); 1: every frame (STM's temporary memory, "
                     "slower); 0: memory frames only (fastest; objects may swap identities)",
-    "max_objects": "at most this many objects (default: the model's, 32)",
+    "max_objects": "at most this many objects (default: the model's)",
 }
 
 
@@ -40,7 +40,7 @@ def add_setting_flags(p: argparse.ArgumentParser, augmentation: bool = True) -> 
                        help=f"fine-tune a copy of the model on each given mask first "
                             f"(default {ADAPT_STEPS} steps; slower, for accuracy)")
         p.add_argument("--adapt-part", default=None, choices=ADAPT_PARTS,
-                       help="what --adapt trains (default: the model's, decoder)")
+                       help="what --adapt trains (default: the model's)")
         p.add_argument("--adapt-lr", type=float, default=None,
                        help="--adapt's learning rate (default: the model's)")
 
