@@ -1,7 +1,9 @@
-"""IoU of masks made from each object's tight ground-truth box, then with one extra click.
+"""IoU of masks made from each object's tight ground-truth box (or one click in its middle),
+then with one extra click.
 
 usage: python scripts/eval_prompts.py [--root ../shared/data/davis2016/dev-val]
-           [--every 10] [--method network|grabcut] [--checkpoint CKPT] [--limit N]
+           [--every 10] [--method learned|network|grabcut] [--checkpoint CKPT]
+           [--prompt-net FILE] [--limit N] [--start box|click]
 
 Every --every-th annotated frame of every sequence (or every --every-th still of a folder
 of images + masks) is a test image, at most --limit of them; for each object the
@@ -18,29 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from scipy import ndimage
 
 from lgdk.data.layouts import davis_frames, davis_sequences, image_mask_pairs, is_davis_layout
 from lgdk.data.masks import object_ids, read_mask
+from lgdk.data.prompt_samples import correcting_click, tight_box
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.loading import load_models
 from lgdk.infer.predictor import Predictor
-from lgdk.prompts import METHODS, mask_from_object_prompts
-from lgdk.prompts.spec import Box, Click, ObjectPrompt
-
-
-def tight_box(mask: np.ndarray) -> Box:
-    ys, xs = np.nonzero(mask)
-    return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-
-
-def correcting_click(pred: np.ndarray, truth: np.ndarray) -> Click:
-    wrong = pred != truth
-    pieces, count = ndimage.label(wrong)
-    largest = 1 + int(np.argmax(ndimage.sum(wrong, pieces, range(1, count + 1))))
-    depth = ndimage.distance_transform_edt(pieces == largest)
-    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    return Click(float(x), float(y), positive=bool(truth[y, x]))
+from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
+from lgdk.prompts.learned import load_prompt_net
+from lgdk.prompts.spec import ObjectPrompt
 
 
 def test_images(root: Path, every: int, limit: int):
@@ -58,9 +47,14 @@ def main() -> None:
     parser.add_argument("--root", default="../shared/data/davis2016/dev-val")
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--method", default="network", choices=METHODS)
+    parser.add_argument("--start", default="box", choices=("box", "click"),
+                        help="box: the tight box; click: one positive click in the middle "
+                             "of the object's largest piece")
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
     parser.add_argument("--checkpoint", default=None, help="network method: default shipped")
+    parser.add_argument("--prompt-net", default=None, help="learned method: default shipped")
     args = parser.parse_args()
+    net = load_prompt_net(args.prompt_net) if args.method == "learned" else None
     make = None
     if args.method == "network":
         models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
@@ -73,22 +67,25 @@ def main() -> None:
             truth_ids = read_mask(mask_path)
             for obj in object_ids(truth_ids):
                 truth = truth_ids == obj
-                prompt = ObjectPrompt(1, box=tight_box(truth))
+                if args.start == "box":
+                    prompt = ObjectPrompt(1, box=tight_box(truth))
+                else:
+                    prompt = ObjectPrompt(1, clicks=[correcting_click(np.zeros_like(truth), truth)])
                 start = time.perf_counter()
                 pred = mask_from_object_prompts(image, [prompt], args.method,
-                                                make_predictor=make) == 1
+                                                make_predictor=make, prompt_net=net) == 1
                 seconds.append(time.perf_counter() - start)
                 box_iou.append(jaccard(pred, truth))
                 groups.setdefault(group, []).append(box_iou[-1])
                 prompt.clicks.append(correcting_click(pred, truth))
                 pred = mask_from_object_prompts(image, [prompt], args.method,
-                                                make_predictor=make) == 1
+                                                make_predictor=make, prompt_net=net) == 1
                 click_iou.append(jaccard(pred, truth))
     for group, values in groups.items():
-        print(f"{group}: box IoU {np.mean(values):.3f} ({len(values)} objects)")
-    print(f"{args.method}: {len(box_iou)} objects; mean IoU from the box {np.mean(box_iou):.3f}, "
-          f"box + 1 click {np.mean(click_iou):.3f}; median {1000 * np.median(seconds):.0f} ms "
-          "per box")
+        print(f"{group}: {args.start} IoU {np.mean(values):.3f} ({len(values)} objects)")
+    print(f"{args.method}: {len(box_iou)} objects; mean IoU from the {args.start} "
+          f"{np.mean(box_iou):.3f}, {args.start} + 1 click {np.mean(click_iou):.3f}; median "
+          f"{1000 * np.median(seconds):.0f} ms per {args.start}")
 
 
 if __name__ == "__main__":

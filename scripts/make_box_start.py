@@ -2,7 +2,8 @@
 from a box instead of the true mask.
 
 usage: python scripts/make_box_start.py [--src ../shared/data/davis2016/dev-val]
-           [--out out/box-start] [--method network|grabcut] [--checkpoint CKPT]
+           [--out out/box-start] [--method learned|network|grabcut]
+           [--checkpoint CKPT] [--prompt-net FILE]
 then:  lgdk segment --dataset out/box-start --out PRED
        lgdk eval --pred PRED --gt ../shared/data/davis2016/dev-val/Annotations
 
@@ -23,20 +24,24 @@ from PIL import Image
 
 from lgdk.data.layouts import davis_frames, davis_sequences
 from lgdk.data.masks import object_ids, read_mask, write_mask
+from lgdk.data.prompt_samples import tight_box
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.loading import load_models
 from lgdk.infer.predictor import Predictor
-from lgdk.prompts import METHODS, mask_from_object_prompts
-from lgdk.prompts.spec import Box, ObjectPrompt
+from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
+from lgdk.prompts.learned import load_prompt_net
+from lgdk.prompts.spec import ObjectPrompt
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--src", default="../shared/data/davis2016/dev-val")
     parser.add_argument("--out", default="out/box-start")
-    parser.add_argument("--method", default="network", choices=METHODS)
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
     parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--prompt-net", default=None, help="learned method: default shipped")
     args = parser.parse_args()
+    net = load_prompt_net(args.prompt_net) if args.method == "learned" else None
     src, out = Path(args.src), Path(args.out)
     models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
     ious, seconds = [], []
@@ -45,14 +50,13 @@ def main() -> None:
         truth = read_mask(mask_path)
         prompts = []
         for obj in object_ids(truth):
-            ys, xs = np.nonzero(truth == obj)
-            prompts.append(ObjectPrompt(obj, box=Box(float(xs.min()), float(ys.min()),
-                                                     float(xs.max() + 1), float(ys.max() + 1))))
+            prompts.append(ObjectPrompt(obj, box=tight_box(truth == obj)))
         image = np.asarray(Image.open(image_path).convert("RGB"))
         start = time.perf_counter()
         with torch.inference_mode():
             ids = mask_from_object_prompts(image, prompts, args.method,
-                                           make_predictor=lambda: Predictor(models[0], settings))
+                                           make_predictor=lambda: Predictor(models[0], settings),
+                                           prompt_net=net)
         seconds.append(time.perf_counter() - start)
         (out / "Annotations" / seq).mkdir(parents=True, exist_ok=True)
         write_mask(out / "Annotations" / seq / f"{image_path.stem}.png", ids)

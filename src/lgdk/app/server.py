@@ -26,6 +26,7 @@ from PIL import Image
 from lgdk.app.session import Session, SessionError
 from lgdk.data.layouts import natural_key
 from lgdk.data.procedural import generate_clip
+from lgdk.prompts import DEFAULT_METHOD
 from lgdk.video.cutout import parse_colour
 from lgdk.video.sinks import overlay
 from lgdk.video.video_io import VIDEO_EXTS, VideoError, open_frames
@@ -39,7 +40,7 @@ class AppSettings:
     max_upload_mb: int = 500
     max_frames: int = 3000
     session_ttl: float = 3600.0  # seconds a session may stay idle
-    prompt_method: str = "network"
+    prompt_method: str = DEFAULT_METHOD
     demo_frames: int = 30
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
-from lgdk.prompts import mask_from_object_prompts
+from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
 from lgdk.video.cutout import CutoutWriter
 from lgdk.video.sinks import OverlayWriter
@@ -47,7 +47,7 @@ class Session:
     """make_predictor() -> a fresh streaming predictor (the shipped model's by default)."""
 
     def __init__(self, folder: Path, make_predictor: Callable[[], Streaming],
-                 prompt_method: str = "network", max_frames: int = 3000,
+                 prompt_method: str = DEFAULT_METHOD, max_frames: int = 3000,
                  max_objects: int = 20) -> None:
         self.folder = Path(folder)
         self.make_predictor = make_predictor

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lgdk.cli.common import add_setting_flags, load_models_and_settings
 from lgdk.errors import UserError
+from lgdk.prompts import METHODS
 
 PARTIAL_EXIT = 3  # segment: the video stopped decoding early; the decoded frames' masks stand
 
@@ -36,9 +37,10 @@ def add(sub) -> None:
                         "object of the --box before it, or starts one; ,ID names the object")
     p.add_argument("--prompt-frame", type=int, default=0,
                    help="the frame the boxes and clicks are on (default 0)")
-    p.add_argument("--prompt-method", default=None, choices=["network", "grabcut"],
-                   help="how prompts become a mask: GrabCut refined by the network "
-                        "(network, the default) or GrabCut alone")
+    p.add_argument("--prompt-method", default=None, choices=METHODS,
+                   help="how prompts become a mask: the prompt network (learned, the "
+                        "default), GrabCut refined by the segmentation network (network) "
+                        "or GrabCut alone")
     p.add_argument("--dataset", help="DAVIS / YouTube-VOS root: segment every sequence")
     p.add_argument("--out", required=True, help="output folder of indexed PNGs")
     p.add_argument("--checkpoint", action="append", default=None,

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from lgdk.data.masks import write_mask
-from lgdk.prompts import mask_from_object_prompts
+from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
 from lgdk.prompts.spec import ObjectPrompt
 from lgdk.video.engine import MaskProvider, Summary, segment_video
 from lgdk.video.sinks import VideoOutputs
@@ -29,7 +29,7 @@ def frame_at(source, index: int):
 
 
 def segment_from_prompts(make_predictor, input_path, prompts: list[ObjectPrompt], out_dir,
-                         frame_index: int = 0, method: str = "network",
+                         frame_index: int = 0, method: str = DEFAULT_METHOD,
                          outputs: VideoOutputs | None = None, save_probs: bool = False,
                          progress: bool = True, max_objects: int = 32) -> Summary:
     """make_predictor() -> a fresh predictor (for the prompt's refinement and the video)."""

@@ -1,0 +1,43 @@
+"""Train the learned prompt network's head (boxes and clicks -> masks).
+
+usage: python scripts/train_prompt_net.py --out runs/prompt-net [--iterations 3000]
+           [--batch 16] [--lr 1e-3] [--root DIR ...] [--no-resume]
+
+Reads still images with masks and annotated DAVIS frames (default: the three still sets and
+DAVIS-2016 train of ../shared/data; never dev-val); resumes from OUT/last.state.pt.
+Writes OUT/last.safetensors (the head in float16 + its config), ship it as
+src/lgdk/weights/prompt.safetensors.
+"""
+
+import argparse
+
+import torch
+
+from lgdk.prompts.net import PromptNetConfig
+from lgdk.train.prompt_net import PromptTraining, train_prompt_net
+
+ROOTS = ["../shared/data/static/duts-tr", "../shared/data/static/ecssd",
+         "../shared/data/static/pennfudan", "../shared/data/davis2016/train"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--root", action="append", help="repeat; default: " + " ".join(ROOTS))
+    parser.add_argument("--iterations", type=int, default=PromptTraining.iterations)
+    parser.add_argument("--batch", type=int, default=PromptTraining.batch)
+    parser.add_argument("--lr", type=float, default=PromptTraining.lr)
+    parser.add_argument("--size", type=int, default=PromptNetConfig.size)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--no-resume", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    training = PromptTraining(iterations=args.iterations, batch=args.batch, lr=args.lr)
+    path = train_prompt_net(args.root or ROOTS, args.out, PromptNetConfig(size=args.size),
+                            training, resume=not args.no_resume)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

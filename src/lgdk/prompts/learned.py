@@ -1,0 +1,106 @@
+"""Prompts -> masks with the learned prompt network (`lgdk.prompts.net`): each object
+seen through its box's window; clicks alone are looked at over the whole frame first,
+then again through the window of the mask that gave."""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from scipy import ndimage
+
+from lgdk.errors import UserError
+from lgdk.prompts.crop import Window, box_window, crop, frame_window, paste_back, prompt_maps
+from lgdk.prompts.net import PromptNet, PromptNetConfig
+from lgdk.prompts.spec import Box, ObjectPrompt
+
+FORMAT = "lgdk-prompt-net-1"
+SHIPPED = "prompt.safetensors"
+
+
+class PromptNetError(UserError):
+    pass
+
+
+def shipped_path() -> Path:
+    return Path(str(resources.files("lgdk.weights") / SHIPPED))
+
+
+def save_prompt_net(path: str | os.PathLike, net: PromptNet, extra: dict | None = None,
+                    dtype: torch.dtype = torch.float16) -> None:
+    """The head's weights (the backbone is the ImageNet one) and the config; atomic."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in net.head.state_dict().items()}
+    metadata = {"format": FORMAT, "config": json.dumps(net.cfg.to_dict())}
+    metadata.update({k: json.dumps(v) for k, v in (extra or {}).items()})
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def load_prompt_net(path: str | os.PathLike | None = None, device: str = "cpu") -> PromptNet:
+    path = Path(path) if path else shipped_path()
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PromptNetError(f"{path} is not a prompt network file ({exc})") from None
+    if metadata.get("format") != FORMAT:
+        raise PromptNetError(f"{path} is not a prompt network file (format "
+                             f"{metadata.get('format')!r}, expected {FORMAT})")
+    net = PromptNet(PromptNetConfig.from_dict(json.loads(metadata["config"])))
+    state = load_file(str(path))
+    own = net.head.state_dict()
+    net.head.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    return net.eval().to(device)
+
+
+def _window_for(prompt: ObjectPrompt, net: PromptNet, height: int, width: int) -> Window:
+    if prompt.box is not None:
+        return box_window(prompt.box, net.cfg.expand, net.cfg.max_aspect)
+    return frame_window(height, width)
+
+
+@torch.no_grad()
+def _probability(net: PromptNet, frame: np.ndarray, window: Window, box: Box | None,
+                 prompt: ObjectPrompt) -> np.ndarray:
+    size = net.cfg.size
+    device = next(net.head.parameters()).device
+    rgb = torch.from_numpy(crop(frame, window, size).transpose(2, 0, 1).copy())
+    rgb = rgb.float().div(255)[None].to(device)  # (1, 3, S, S)
+    maps = torch.from_numpy(prompt_maps(window, size, box, prompt.clicks))[None].to(device)
+    probability = torch.sigmoid(net(rgb, maps))[0, 0].float().cpu().numpy()  # (S, S)
+    return paste_back(probability, window, *frame.shape[:2])
+
+
+def learned_probability(net: PromptNet, frame: np.ndarray,
+                        prompt: ObjectPrompt) -> np.ndarray:
+    """frame: (H, W, 3) uint8 RGB -> (H, W) float32 probability of the prompted object."""
+    height, width = frame.shape[:2]
+    probability = _probability(net, frame, _window_for(prompt, net, height, width),
+                               prompt.box, prompt)
+    found = _clicked_pieces(probability >= 0.5, prompt) if prompt.box is None else None
+    if found is not None and found.any():  # again, through the window of what was found
+        ys, xs = np.nonzero(found)
+        box = Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        window = box_window(box, net.cfg.expand, net.cfg.max_aspect)
+        probability = _probability(net, frame, window, None, prompt)
+    return probability
+
+
+def _clicked_pieces(mask: np.ndarray, prompt: ObjectPrompt) -> np.ndarray:
+    """The connected pieces of a (H, W) bool mask that hold a positive click (all of it
+    when none does): over a whole frame, a click finds every salient thing, and the one
+    clicked is the piece under the click."""
+    pieces, count = ndimage.label(mask)
+    height, width = mask.shape
+    clicked = {pieces[min(int(c.y), height - 1), min(int(c.x), width - 1)]
+               for c in prompt.clicks if c.positive} - {0}
+    return np.isin(pieces, list(clicked)) if clicked else mask

@@ -1,0 +1,105 @@
+"""The learned prompt network: a box and clicks on a frame -> that object's mask.
+
+An ImageNet backbone (kept as trained on ImageNet, so the shipped file holds only the
+head) gives features at strides 4, 8 and 16 of the object's window (`lgdk.prompts.crop`);
+a small decoder reads them together with the prompt maps at every scale, with dilated
+blocks at stride 16 so that each position sees the whole window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lgdk.models.backbones import Backbone, BackboneChannels
+from lgdk.prompts.crop import PROMPT_CHANNELS
+
+
+@dataclass(frozen=True)
+class PromptNetConfig:
+    backbone: str = "tf_efficientnet_lite0"
+    size: int = 256  # side of the square input the object's window is resized to
+    expand: float = 1.5  # the window is the box grown this many times
+    max_aspect: float = 2.0  # ... its shorter side at least 1/max_aspect of its longer
+    widths: tuple[int, int, int] = (128, 64, 32)  # decoder channels at strides 16, 8, 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PromptNetConfig:
+        values = dict(values)
+        values["widths"] = tuple(values.get("widths", cls.widths))
+        return cls(**values)
+
+
+def _conv(cin: int, cout: int, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation),
+                         nn.GroupNorm(8, cout), nn.ReLU(inplace=True))
+
+
+class DilatedBlock(nn.Module):
+    def __init__(self, channels: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = _conv(channels, channels, dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x)
+
+
+class PromptHead(nn.Module):
+    """Backbone features + prompt maps -> mask logits at stride 4."""
+
+    def __init__(self, channels: BackboneChannels, widths: tuple[int, int, int]) -> None:
+        super().__init__()
+        w16, w8, w4 = widths
+        self.enter16 = _conv(channels.c16 + PROMPT_CHANNELS, w16)
+        self.context = nn.Sequential(DilatedBlock(w16, 2), DilatedBlock(w16, 4))
+        self.fuse8 = nn.Sequential(_conv(w16 + channels.c8 + PROMPT_CHANNELS, w8), _conv(w8, w8))
+        self.fuse4 = nn.Sequential(_conv(w8 + channels.c4 + PROMPT_CHANNELS, w4), _conv(w4, w4))
+        self.out = nn.Conv2d(w4, 1, 1)
+
+    @staticmethod
+    def _at(maps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(maps, like.shape[-2:])
+
+    def forward(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor,
+                maps: torch.Tensor) -> torch.Tensor:
+        """f4/f8/f16: (B, C, S/s, S/s); maps: (B, PROMPT_CHANNELS, S, S) -> (B, 1, S/4, S/4)"""
+        x = self.context(self.enter16(torch.cat([f16, self._at(maps, f16)], 1)))
+        x = F.interpolate(x, size=f8.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.fuse8(torch.cat([x, f8, self._at(maps, f8)], 1))
+        x = F.interpolate(x, size=f4.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.fuse4(torch.cat([x, f4, self._at(maps, f4)], 1))
+        return self.out(x)
+
+
+class PromptNet(nn.Module):
+    def __init__(self, cfg: PromptNetConfig, pretrained_backbone: bool = True) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = Backbone(cfg.backbone, pretrained=pretrained_backbone)
+        self.backbone.requires_grad_(False)
+        self.backbone.eval()
+        self.backbone.optimize_for_inference()  # BatchNorm folded: it is never trained here
+        self.head = PromptHead(self.backbone.channels, cfg.widths)
+
+    def train(self, mode: bool = True) -> PromptNet:
+        super().train(mode)
+        self.backbone.eval()  # ImageNet statistics stay as they are
+        return self
+
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """images: (B, 3, S, S) RGB in 0..1 -> (f4, f8, f16)"""
+        with torch.no_grad():
+            return self.backbone(images)
+
+    def forward(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """images: (B, 3, S, S) in 0..1, maps: (B, PROMPT_CHANNELS, S, S) -> logits
+        (B, 1, S, S)"""
+        logits = self.head(*self.features(images), maps)  # (B, 1, S/4, S/4)
+        return F.interpolate(logits, size=images.shape[-2:], mode="bilinear",
+                             align_corners=False)
