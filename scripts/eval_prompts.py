@@ -3,7 +3,7 @@ then with one extra click.
 
 usage: python scripts/eval_prompts.py [--root ../shared/data/davis2016/dev-val]
            [--every 10] [--method learned|network|grabcut] [--checkpoint CKPT]
-           [--prompt-net FILE] [--limit N] [--start box|click]
+           [--prompt-net FILE] [--limit N] [--start box|click] [--held-out]
 
 Every --every-th annotated frame of every sequence (or every --every-th still of a folder
 of images + masks) is a test image, at most --limit of them; for each object the
@@ -23,7 +23,13 @@ from PIL import Image
 
 from lgdk.data.layouts import davis_frames, davis_sequences, image_mask_pairs, is_davis_layout
 from lgdk.data.masks import object_ids, read_mask
-from lgdk.data.prompt_samples import correcting_click, tight_box
+from lgdk.data.prompt_samples import (
+    ObjectRef,
+    PromptSampling,
+    correcting_click,
+    is_held_out,
+    tight_box,
+)
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.loading import load_models
 from lgdk.infer.predictor import Predictor
@@ -47,6 +53,8 @@ def main() -> None:
     parser.add_argument("--root", default="../shared/data/davis2016/dev-val")
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--held-out", action="store_true",
+                        help="only the images the prompt network's training kept out")
     parser.add_argument("--start", default="box", choices=("box", "click"),
                         help="box: the tight box; click: one positive click in the middle "
                              "of the object's largest piece")
@@ -63,6 +71,9 @@ def main() -> None:
     box_iou, click_iou, seconds = [], [], []
     with torch.inference_mode():
         for group, image_path, mask_path in test_images(Path(args.root), args.every, args.limit):
+            if args.held_out and not is_held_out(ObjectRef(image_path, mask_path, 0),
+                                                 PromptSampling().held_out):
+                continue
             image = np.asarray(Image.open(image_path).convert("RGB"))
             truth_ids = read_mask(mask_path)
             for obj in object_ids(truth_ids):
