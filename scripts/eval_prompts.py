@@ -48,6 +48,19 @@ def test_images(root: Path, every: int, limit: int):
     return items[:limit] if limit else items
 
 
+def first_prompt(truth: np.ndarray, start: str) -> ObjectPrompt:
+    if start == "box":
+        return ObjectPrompt(1, box=tight_box(truth))
+    return ObjectPrompt(1, clicks=[correcting_click(np.zeros_like(truth), truth)])
+
+
+def all_at_once(image, truth_ids, make_mask) -> list[float]:
+    """Every object's tight box given together: each object's IoU in the combined mask."""
+    objects = object_ids(truth_ids)
+    ids = make_mask(image, [ObjectPrompt(o, box=tight_box(truth_ids == o)) for o in objects])
+    return [jaccard(ids == o, truth_ids == o) for o in objects]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", default="../shared/data/davis2016/dev-val")
@@ -67,8 +80,13 @@ def main() -> None:
     if args.method == "network":
         models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
         make = lambda: Predictor(models[0], settings)  # noqa: E731
+
+    def make_mask(image, prompts):
+        return mask_from_object_prompts(image, prompts, args.method, make_predictor=make,
+                                        prompt_net=net)
+
     groups: dict[str, list[float]] = {}
-    box_iou, click_iou, seconds = [], [], []
+    first_iou, click_iou, seconds, together = [], [], [], []
     with torch.inference_mode():
         for group, image_path, mask_path in test_images(Path(args.root), args.every, args.limit):
             if args.held_out and not is_held_out(ObjectRef(image_path, mask_path, 0),
@@ -78,24 +96,23 @@ def main() -> None:
             truth_ids = read_mask(mask_path)
             for obj in object_ids(truth_ids):
                 truth = truth_ids == obj
-                if args.start == "box":
-                    prompt = ObjectPrompt(1, box=tight_box(truth))
-                else:
-                    prompt = ObjectPrompt(1, clicks=[correcting_click(np.zeros_like(truth), truth)])
+                prompt = first_prompt(truth, args.start)
                 start = time.perf_counter()
-                pred = mask_from_object_prompts(image, [prompt], args.method,
-                                                make_predictor=make, prompt_net=net) == 1
+                pred = make_mask(image, [prompt]) == 1
                 seconds.append(time.perf_counter() - start)
-                box_iou.append(jaccard(pred, truth))
-                groups.setdefault(group, []).append(box_iou[-1])
+                first_iou.append(jaccard(pred, truth))
+                groups.setdefault(group, []).append(first_iou[-1])
                 prompt.clicks.append(correcting_click(pred, truth))
-                pred = mask_from_object_prompts(image, [prompt], args.method,
-                                                make_predictor=make, prompt_net=net) == 1
-                click_iou.append(jaccard(pred, truth))
+                click_iou.append(jaccard(make_mask(image, [prompt]) == 1, truth))
+            if len(object_ids(truth_ids)) > 1:
+                together += all_at_once(image, truth_ids, make_mask)
     for group, values in groups.items():
         print(f"{group}: {args.start} IoU {np.mean(values):.3f} ({len(values)} objects)")
-    print(f"{args.method}: {len(box_iou)} objects; mean IoU from the {args.start} "
-          f"{np.mean(box_iou):.3f}, {args.start} + 1 click {np.mean(click_iou):.3f}; median "
+    if together:
+        print(f"{len(together)} objects in images of several: mean IoU {np.mean(together):.3f} "
+              "with every object's box given at once")
+    print(f"{args.method}: {len(first_iou)} objects; mean IoU from the {args.start} "
+          f"{np.mean(first_iou):.3f}, {args.start} + 1 click {np.mean(click_iou):.3f}; median "
           f"{1000 * np.median(seconds):.0f} ms per {args.start}")
 
 
