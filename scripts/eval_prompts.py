@@ -28,14 +28,13 @@ from lgdk.data.prompt_samples import (
     PromptSampling,
     correcting_click,
     is_held_out,
-    tight_box,
 )
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.loading import load_models
 from lgdk.infer.predictor import Predictor
 from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
 from lgdk.prompts.learned import load_prompt_net
-from lgdk.prompts.spec import ObjectPrompt
+from lgdk.prompts.spec import ObjectPrompt, tight_box
 
 
 def test_images(root: Path, every: int, limit: int):

@@ -24,13 +24,12 @@ from PIL import Image
 
 from lgdk.data.layouts import davis_frames, davis_sequences
 from lgdk.data.masks import object_ids, read_mask, write_mask
-from lgdk.data.prompt_samples import tight_box
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.loading import load_models
 from lgdk.infer.predictor import Predictor
 from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
 from lgdk.prompts.learned import load_prompt_net
-from lgdk.prompts.spec import ObjectPrompt
+from lgdk.prompts.spec import ObjectPrompt, tight_box
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from lgdk.data.layouts import image_mask_pairs
 from lgdk.data.masks import object_ids, read_mask
 from lgdk.prompts.crop import box_window, crop, frame_window, prompt_maps
 from lgdk.prompts.net import PromptNetConfig
-from lgdk.prompts.spec import Box, Click
+from lgdk.prompts.spec import Box, Click, tight_box
 
 MIN_PIXELS = 100  # smaller objects are left out
 
@@ -36,11 +36,6 @@ class ObjectRef:
     image: Path
     mask: Path
     object_id: int
-
-
-def tight_box(mask: np.ndarray) -> Box:
-    ys, xs = np.nonzero(mask)
-    return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
 
 def list_objects(roots: list[str | Path]) -> list[ObjectRef]:

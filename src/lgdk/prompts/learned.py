@@ -18,7 +18,7 @@ from scipy import ndimage
 from lgdk.errors import UserError
 from lgdk.prompts.crop import Window, box_window, crop, frame_window, paste_back, prompt_maps
 from lgdk.prompts.net import PromptNet, PromptNetConfig
-from lgdk.prompts.spec import Box, ObjectPrompt
+from lgdk.prompts.spec import Box, ObjectPrompt, tight_box
 
 FORMAT = "lgdk-prompt-net-1"
 SHIPPED = "prompt.safetensors"
@@ -88,9 +88,7 @@ def learned_probability(net: PromptNet, frame: np.ndarray,
                                prompt.box, prompt)
     found = _clicked_pieces(probability >= 0.5, prompt) if prompt.box is None else None
     if found is not None and found.any():  # again, through the window of what was found
-        ys, xs = np.nonzero(found)
-        box = Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-        window = box_window(box, net.cfg.expand, net.cfg.max_aspect)
+        window = box_window(tight_box(found), net.cfg.expand, net.cfg.max_aspect)
         probability = _probability(net, frame, window, None, prompt)
     return probability
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from lgdk.errors import UserError
 
 
@@ -22,6 +24,12 @@ class Box:
     y0: float
     x1: float
     y1: float
+
+
+def tight_box(mask: np.ndarray) -> Box:
+    """The bounding box of a (H, W) bool mask's pixels (pixel edges: x1, y1 exclusive)."""
+    ys, xs = np.nonzero(mask)
+    return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
 
 @dataclass(frozen=True)
