@@ -9,12 +9,10 @@ the last file's config and metadata kept.
 """
 
 import argparse
-import os
-from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from lgdk.models.checkpoint import CheckpointError, read_metadata
+from lgdk.models.checkpoint import CheckpointError, read_metadata, write_safetensors
 
 
 def main() -> None:
@@ -35,11 +33,8 @@ def main() -> None:
         else:
             averaged[key] = last
     metadata["averaged_from"] = ", ".join(args.checkpoints)
-    out = Path(args.out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    save_file(averaged, str(tmp), metadata=metadata)
-    os.replace(tmp, out)
-    print(f"wrote {out} (mean of {len(states)})")
+    write_safetensors(args.out, averaged, metadata)
+    print(f"wrote {args.out} (mean of {len(states)})")
 
 
 if __name__ == "__main__":

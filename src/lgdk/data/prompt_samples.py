@@ -18,7 +18,7 @@ from lgdk.data.layouts import image_mask_pairs
 from lgdk.data.masks import object_ids, read_mask
 from lgdk.prompts.crop import box_window, crop, frame_window, prompt_maps
 from lgdk.prompts.net import PromptNetConfig
-from lgdk.prompts.spec import Box, Click, tight_box
+from lgdk.prompts.spec import Box, Click, box_region, tight_box
 
 MIN_PIXELS = 100  # smaller objects are left out
 
@@ -77,9 +77,7 @@ def interior_click(rng: np.random.Generator, region: np.ndarray, positive: bool)
 
 def random_clicks(rng: np.random.Generator, mask: np.ndarray, box: Box) -> list[Click]:
     clicks = [interior_click(rng, mask, True)]
-    inside = np.zeros_like(mask)
-    inside[int(box.y0):int(np.ceil(box.y1)), int(box.x0):int(np.ceil(box.x1))] = True
-    background = inside & ~mask
+    background = box_region(box, *mask.shape) & ~mask
     if rng.random() < 0.5 and background.sum() >= MIN_PIXELS:
         clicks.append(interior_click(rng, background, False))
     return clicks

@@ -34,6 +34,13 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: Config
         state[key] = value
     metadata = {"format": FORMAT, "config": config_to_json(cfg)}
     metadata.update({k: json.dumps(v) for k, v in (extra or {}).items()})
+    write_safetensors(path, state, metadata)
+
+
+def write_safetensors(path: str | os.PathLike, state: dict[str, torch.Tensor],
+                      metadata: dict[str, str]) -> None:
+    """Write tensors + metadata under a temporary name, then rename (nothing half-written)."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(state, str(tmp), metadata=metadata)
     os.replace(tmp, path)

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open
 from scipy import ndimage
 
 from lgdk.errors import UserError
+from lgdk.models.checkpoint import write_safetensors
 from lgdk.prompts.crop import Window, box_window, crop, frame_window, paste_back, prompt_maps
 from lgdk.prompts.net import PromptNet, PromptNetConfig
 from lgdk.prompts.spec import Box, ObjectPrompt, tight_box
@@ -40,9 +41,7 @@ def save_prompt_net(path: str | os.PathLike, net: PromptNet, extra: dict | None 
     state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in net.head.state_dict().items()}
     metadata = {"format": FORMAT, "config": json.dumps(net.cfg.to_dict())}
     metadata.update({k: json.dumps(v) for k, v in (extra or {}).items()})
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    write_safetensors(path, state, metadata)
 
 
 def load_prompt_net(path: str | os.PathLike | None = None, device: str = "cpu") -> PromptNet:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lgdk.prompts.spec import ObjectPrompt
+from lgdk.prompts.spec import ObjectPrompt, box_region
 
 ROUNDS = 2
 
@@ -16,14 +16,8 @@ ROUNDS = 2
 def prompt_regions(prompts: list[ObjectPrompt], height: int,
                    width: int) -> dict[int, np.ndarray]:
     """Each boxed object's box as a (H, W) bool region."""
-    regions = {}
-    for p in prompts:
-        if p.box is not None:
-            region = np.zeros((height, width), bool)
-            b = p.box
-            region[int(b.y0):int(np.ceil(b.y1)), int(b.x0):int(np.ceil(b.x1))] = True
-            regions[p.object_id] = region
-    return regions
+    return {p.object_id: box_region(p.box, height, width) for p in prompts
+            if p.box is not None}
 
 
 def pin_clicks(ids: np.ndarray, prompts: list[ObjectPrompt], radius: int) -> None:

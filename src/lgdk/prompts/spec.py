@@ -32,6 +32,13 @@ def tight_box(mask: np.ndarray) -> Box:
     return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
 
+def box_region(box: Box, height: int, width: int) -> np.ndarray:
+    """(H, W) bool: the pixels a box covers."""
+    region = np.zeros((height, width), bool)
+    region[int(box.y0):int(np.ceil(box.y1)), int(box.x0):int(np.ceil(box.x1))] = True
+    return region
+
+
 @dataclass(frozen=True)
 class Click:
     x: float
