@@ -1,7 +1,7 @@
 """J of a model on generated multi-object clips, for several memory-encoding policies.
 
 usage: python scripts/eval_generated.py [--checkpoint CKPT] [--encode-every 1,2,0]
-           [--seeds 7,1,2,3] [--frames 40] [--objects 2]
+           [--seeds 7,1,2,3] [--frames 40] [--objects 2] [--window W]
 
 DAVIS-2016 has one object per sequence, so it cannot show identity swaps between
 objects; these clips (the `lgdk demo` generator: textured shapes moving over a textured
@@ -40,11 +40,14 @@ def main() -> None:
     parser.add_argument("--seeds", default="7,1,2,3")
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--objects", type=int, default=2)
+    parser.add_argument("--window", type=float, default=None,
+                        help="the motion window (default: the model's setting)")
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--width", type=int, default=640)
     args = parser.parse_args()
     keep_large_allocations()
-    models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
+    models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu",
+                                   window=args.window)
     seeds = [int(s) for s in args.seeds.split(",")]
     clips = [generate_clip(np.random.default_rng(s), args.height, args.width, args.frames,
                            args.objects) for s in seeds]

@@ -11,6 +11,12 @@ their real motion and deformation, in front of one another where their paths mee
 later id in front; masks cut to what is visible). Written as a DAVIS layout
 (JPEGImages/, Annotations/ with every frame annotated) for `lgdk segment --dataset` and
 `lgdk eval`. Never train on it: it is made of dev-val.
+
+--crowd: like the held-out seven-person video, each clip is one non-person sequence (its
+object id 1) with six people pasted over it: each of the three person sequences twice
+(ids 2-7), the second copy mirrored and 20 frames later in its own video, so that two
+objects look the same and only memory tells them apart; scaled by --crowd-scale, spread
+along the frame, crossing as they move.
 """
 
 import argparse
@@ -23,10 +29,18 @@ from lgdk.data.layouts import davis_frames, davis_sequences
 from lgdk.data.masks import read_mask, write_mask
 
 
-def load_sequence(root: Path, seq: str, length: int):
-    pairs = davis_frames(root, seq)[:length]
+PEOPLE = ("breakdance", "dance-twirl", "parkour")
+CROWD_BACKGROUNDS = ("blackswan", "camel", "car-roundabout", "cows", "drift-straight")
+CROWD_DELAY = 20  # frames between a person's two copies
+
+
+def load_sequence(root: Path, seq: str, length: int, start: int = 0, mirror: bool = False):
+    pairs = davis_frames(root, seq)[start:start + length]
     frames = [np.asarray(Image.open(i).convert("RGB")) for i, _ in pairs]
     masks = [read_mask(m) > 0 for _, m in pairs]
+    if mirror:
+        frames = [np.ascontiguousarray(f[:, ::-1]) for f in frames]
+        masks = [np.ascontiguousarray(m[:, ::-1]) for m in masks]
     return frames, masks, [i.stem for i, _ in pairs]
 
 
@@ -48,6 +62,32 @@ def paste_track(frames, labels, src_frames, src_masks, object_id, scale, target)
         label[ty[keep], tx[keep]] = object_id
 
 
+def write_clip(out: Path, clip: str, stems, frames, labels) -> None:
+    (out / "JPEGImages" / clip).mkdir(parents=True, exist_ok=True)
+    (out / "Annotations" / clip).mkdir(parents=True, exist_ok=True)
+    for stem, frame, label in zip(stems, frames, labels):
+        Image.fromarray(frame).save(out / "JPEGImages" / clip / f"{stem}.jpg", quality=95)
+        write_mask(out / "Annotations" / clip / f"{stem}.png", label)
+    print(f"{clip}: {len(frames)} frames, objects {sorted(np.unique(labels[0]).tolist())[1:]}")
+
+
+def make_crowd_clip(src: Path, out: Path, background: str, scale: float,
+                    length: int = 60) -> None:
+    """`background`'s object (id 1) and the six pasted people (ids 2-7)."""
+    length = min([length, len(davis_frames(src, background))]
+                 + [len(davis_frames(src, p)) - CROWD_DELAY for p in PEOPLE])
+    frames, masks, stems = load_sequence(src, background, length)
+    frames = [f.copy() for f in frames]
+    labels = [m.astype(np.uint8) for m in masks]
+    height, width = labels[0].shape
+    copies = [(p, 0, False) for p in PEOPLE] + [(p, CROWD_DELAY, True) for p in PEOPLE]
+    for k, (person, start, mirror) in enumerate(copies):
+        target = (width * (k + 0.5) / len(copies), height * (0.5 + 0.1 * (k % 2)))
+        src_frames, src_masks, _ = load_sequence(src, person, length, start, mirror)
+        paste_track(frames, labels, src_frames, src_masks, k + 2, scale, target)
+    write_clip(out, f"crowd-{background}", stems, frames, labels)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--src", default="../shared/data/davis2016/dev-val")
@@ -55,8 +95,15 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=3)
     parser.add_argument("--clips", type=int, default=5)
     parser.add_argument("--scale", type=float, default=0.6)
+    parser.add_argument("--crowd", action="store_true",
+                        help="seven-object clips: six pasted people, two of each")
+    parser.add_argument("--crowd-scale", type=float, default=0.45)
     args = parser.parse_args()
     src, out = Path(args.src), Path(args.out)
+    if args.crowd:
+        for background in CROWD_BACKGROUNDS:
+            make_crowd_clip(src, out, background, args.crowd_scale)
+        return
     names = davis_sequences(src)
     step = max(1, len(names) // args.clips)
     for first in range(0, step * args.clips, step):
@@ -70,13 +117,7 @@ def main() -> None:
             target = (width * (k - 1) / args.objects, height * 0.55)
             src_frames, src_masks, _ = load_sequence(src, seq, length)
             paste_track(frames, labels, src_frames, src_masks, k, args.scale, target)
-        clip = "+".join(group)
-        (out / "JPEGImages" / clip).mkdir(parents=True, exist_ok=True)
-        (out / "Annotations" / clip).mkdir(parents=True, exist_ok=True)
-        for stem, frame, label in zip(stems, frames, labels):
-            Image.fromarray(frame).save(out / "JPEGImages" / clip / f"{stem}.jpg", quality=95)
-            write_mask(out / "Annotations" / clip / f"{stem}.png", label)
-        print(f"{clip}: {length} frames, objects {sorted(np.unique(labels[0]).tolist())[1:]}")
+        write_clip(out, "+".join(group), stems, frames, labels)
 
 
 if __name__ == "__main__":

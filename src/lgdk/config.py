@@ -114,6 +114,9 @@ class InferenceConfig:
     # 0: memory frames only (STCN's choice: faster, but objects may swap identities)
     encode_every: int = 2
     max_objects: int = 32
+    # motion window (lgdk.infer.window): logits fall beyond this many object sizes from the
+    # object's box in the previous frame; 0: off
+    window: float = 0.0
     flip: bool = False  # test-time augmentation: average with the mirrored frame
     scales: tuple[int, ...] = ()  # test-time augmentation: average over these sizes
     amp: bool = False  # autocast on a GPU
@@ -134,6 +137,8 @@ class InferenceConfig:
             (self.max_memory >= 0, f"--max-memory must be 0 or more, not {self.max_memory}"),
             (self.encode_every >= 0, f"--encode-every must be 0 (memory frames only) or "
                                      f"more, not {self.encode_every}"),
+            (self.window >= 0, f"--window must be 0 (off) or a positive number of object "
+                               f"sizes, not {self.window}"),
             (self.max_objects >= 1, f"--max-objects must be at least 1, not "
                                     f"{self.max_objects}"),
             (all(s >= 16 for s in self.scales), f"--scales must be shorter sides of 16 "

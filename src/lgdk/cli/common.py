@@ -28,6 +28,10 @@ SETTING_FLAGS = {
 def add_setting_flags(p: argparse.ArgumentParser, augmentation: bool = True) -> None:
     for name, text in SETTING_FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=int, default=None, help=text)
+    p.add_argument("--window", type=float, default=None,
+                   help="motion window: an object's mask fades beyond this many object sizes "
+                        "from where it was in the previous frame, 0 for off (default: the "
+                        "model's)")
     p.add_argument("--amp", action="store_const", const=True, default=None,
                    help="mixed precision (GPU)")
     if augmentation:

@@ -20,6 +20,7 @@ from lgdk.config import InferenceConfig
 from lgdk.data.masks import VOID
 from lgdk.errors import UserError
 from lgdk.infer.backend import StepModel
+from lgdk.infer.window import window_penalty
 from lgdk.models.memory_bank import MemoryBank, MemoryPolicy
 from lgdk.models.network import PAD_MULTIPLE, aggregate
 
@@ -123,6 +124,7 @@ class Predictor(Streaming):
         self.bank = MemoryBank(max_frames=self.settings.max_memory)
         self.frame_index = -1
         self._pending = None
+        self._previous: torch.Tensor | None = None  # (1, N, ph, pw) last memorised probs
 
     @torch.inference_mode()
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:
@@ -150,7 +152,10 @@ class Predictor(Streaming):
         with torch.autocast(self.device.type, enabled=self.autocast):
             if self.bank.num_objects:
                 logits, query = self.model.step(x, self.bank)
-                probs = aggregate(logits.float())
+                logits = logits.float()  # (1, N, ph, pw)
+                if self.settings.window and self._previous is not None:
+                    logits = logits + window_penalty(self._previous, self.settings.window)
+                probs = aggregate(logits)
             else:
                 query = self.model.encode_query(x)
                 probs = torch.ones(1, 1, *x.shape[-2:], device=self.device)
@@ -161,6 +166,8 @@ class Predictor(Streaming):
     def _memorize(self, probs: torch.Tensor, given: bool) -> None:
         """probs: (1, 1+N, ph, pw) of the frame last predicted."""
         resolution, x, query = self._pending
+        if self.settings.window:
+            self._previous = resolution.zero_padding(probs)[:, 1:].float()
         if probs.shape[1] - 1 > self.bank.num_objects:
             self.bank.add_objects(probs.shape[1] - 1 - self.bank.num_objects, self.frame_index)
         if self.bank.num_objects == 0:

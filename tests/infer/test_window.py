@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from lgdk.config import ConfigError, InferenceConfig
+from lgdk.infer.predictor import Predictor
+from lgdk.infer.window import SLOPE, window_penalty
+
+
+def boxed(height=100, width=200, box=(40, 60, 50, 70), objects=1):
+    """(1, objects, H, W) probabilities: object 0 fills rows y0:y1, columns x0:x1."""
+    probs = torch.zeros(1, objects, height, width)
+    y0, y1, x0, x1 = box
+    probs[0, 0, y0:y1, x0:x1] = 1.0
+    return probs
+
+
+def test_penalty_is_zero_within_the_reach_and_falls_beyond_it():
+    penalty = window_penalty(boxed(), window=1.0)[0, 0]  # box 20x20, reach = 200/8 = 25
+    assert penalty.shape == (100, 200)
+    assert penalty[40:60, 50:70].abs().max() == 0  # the box
+    assert penalty[50, 69 + 25] == 0 and penalty[50, 50 - 25] == 0  # its reach
+    assert penalty[50, 69 + 26] < 0
+    row = penalty[50, 95:]
+    assert torch.all(row[1:] <= row[:-1])  # falls with the distance
+    assert penalty[50, 69 + 50] == pytest.approx(-SLOPE, rel=1e-4)  # one more reach
+
+
+def test_reach_grows_with_the_object_and_the_window():
+    small = window_penalty(boxed(box=(40, 60, 50, 70)), window=1.0)[0, 0]
+    large = window_penalty(boxed(box=(20, 80, 40, 100)), window=1.0)[0, 0]  # side 59
+    assert small[50, 150] < large[50, 150] == 0
+    wide = window_penalty(boxed(), window=2.0)[0, 0]
+    assert small[50, 110] < wide[50, 110] == 0
+
+
+def test_an_object_absent_from_the_previous_frame_has_no_window():
+    probs = boxed(objects=2)  # object 1 empty: hidden or lost
+    penalty = window_penalty(probs, window=1.0)
+    assert penalty[0, 1].abs().max() == 0
+    assert penalty[0, 0].min() < 0
+
+
+class RedEverywhere:
+    """A step model whose object is whatever is red, wherever it is: the failure the
+    window is for (a memory read that matches a look-alike far away)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def encode_query(self, frame):
+        return self.model.encode_query(frame)
+
+    def step(self, frame, bank):
+        red = (frame[:, :1] > 0.5) & (frame[:, 1:2] < 0.5)  # (1, 1, H, W)
+        logits = torch.where(red, 4.0, -4.0).expand(1, bank.num_objects, -1, -1)
+        return logits, self.model.encode_query(frame)
+
+    def memorize(self, *args, **kwargs):
+        self.model.memorize(*args, **kwargs)
+
+
+def two_red_squares(height=64, width=160):
+    frame = np.zeros((height, width, 3), np.uint8)
+    frame[24:40, 10:26, 0] = 255
+    frame[24:40, 130:146, 0] = 255
+    mask = np.zeros((height, width), np.uint8)
+    mask[24:40, 10:26] = 1  # only the left square is the object
+    return frame, mask
+
+
+@pytest.mark.parametrize("window, right_square", [(0.0, 1), (1.0, 0)])
+def test_the_window_keeps_a_look_alike_far_away_out_of_the_mask(tiny_model, window,
+                                                                  right_square):
+    frame, mask = two_red_squares()
+    predictor = Predictor(RedEverywhere(tiny_model), InferenceConfig(size=0, window=window))
+    predictor.step(frame, mask)
+    for _ in range(3):
+        labels = predictor.labels(predictor.step(frame))
+    assert (labels[24:40, 10:26] == 1).all()  # the object itself is kept either way
+    assert (labels[24:40, 130:146] == right_square).all()
+
+
+def test_a_negative_window_is_refused():
+    with pytest.raises(ConfigError, match="--window"):
+        InferenceConfig(window=-1)
