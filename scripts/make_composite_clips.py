@@ -28,7 +28,6 @@ from PIL import Image
 from lgdk.data.layouts import davis_frames, davis_sequences
 from lgdk.data.masks import read_mask, write_mask
 
-
 PEOPLE = ("breakdance", "dance-twirl", "parkour")
 CROWD_BACKGROUNDS = ("blackswan", "camel", "car-roundabout", "cows", "drift-straight")
 CROWD_DELAY = 20  # frames between a person's two copies
