@@ -4,7 +4,7 @@ import torch
 
 from lgdk.config import ConfigError, InferenceConfig
 from lgdk.infer.predictor import Predictor
-from lgdk.infer.window import SLOPE, window_penalty
+from lgdk.infer.window import SLOPE, object_boxes, window_penalty
 
 
 def boxed(height=100, width=200, box=(40, 60, 50, 70), objects=1):
@@ -15,8 +15,13 @@ def boxed(height=100, width=200, box=(40, 60, 50, 70), objects=1):
     return probs
 
 
+def penalty_of(probs, window, before=None):
+    earlier = object_boxes(before) if before is not None else None
+    return window_penalty(object_boxes(probs), tuple(probs.shape[-2:]), window, earlier)
+
+
 def test_penalty_is_zero_within_the_reach_and_falls_beyond_it():
-    penalty = window_penalty(boxed(), window=1.0)[0, 0]  # box 20x20, reach = 200/8 = 25
+    penalty = penalty_of(boxed(), window=1.0)[0, 0]  # box 20x20, reach = 200/8 = 25
     assert penalty.shape == (100, 200)
     assert penalty[40:60, 50:70].abs().max() == 0  # the box
     assert penalty[50, 69 + 25] == 0 and penalty[50, 50 - 25] == 0  # its reach
@@ -27,16 +32,26 @@ def test_penalty_is_zero_within_the_reach_and_falls_beyond_it():
 
 
 def test_reach_grows_with_the_object_and_the_window():
-    small = window_penalty(boxed(box=(40, 60, 50, 70)), window=1.0)[0, 0]
-    large = window_penalty(boxed(box=(20, 80, 40, 100)), window=1.0)[0, 0]  # side 59
+    small = penalty_of(boxed(box=(40, 60, 50, 70)), window=1.0)[0, 0]
+    large = penalty_of(boxed(box=(20, 80, 40, 100)), window=1.0)[0, 0]  # side 59
     assert small[50, 150] < large[50, 150] == 0
-    wide = window_penalty(boxed(), window=2.0)[0, 0]
+    wide = penalty_of(boxed(), window=2.0)[0, 0]
     assert small[50, 110] < wide[50, 110] == 0
+
+
+def test_the_window_follows_the_objects_last_step():
+    before = boxed(box=(40, 60, 30, 50))
+    last = boxed(box=(40, 60, 50, 70))  # moved 20 to the right
+    moving = penalty_of(last, window=1.0, before=before)[0, 0]
+    still = penalty_of(last, window=1.0)[0, 0]
+    assert still[50, 69 + 40] < 0 and moving[50, 69 + 40] == 0  # ahead: expected there
+    assert moving[50, 69 + 20 + 26] < 0
+    assert moving[50, 50 - 26] == still[50, 50 - 26] < 0  # behind: as before
 
 
 def test_an_object_absent_from_the_previous_frame_has_no_window():
     probs = boxed(objects=2)  # object 1 empty: hidden or lost
-    penalty = window_penalty(probs, window=1.0)
+    penalty = penalty_of(probs, window=1.0)
     assert penalty[0, 1].abs().max() == 0
     assert penalty[0, 0].min() < 0
 

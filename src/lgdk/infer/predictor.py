@@ -20,7 +20,7 @@ from lgdk.config import InferenceConfig
 from lgdk.data.masks import VOID
 from lgdk.errors import UserError
 from lgdk.infer.backend import StepModel
-from lgdk.infer.window import window_penalty
+from lgdk.infer.window import Boxes, object_boxes, window_penalty
 from lgdk.models.memory_bank import MemoryBank, MemoryPolicy
 from lgdk.models.network import PAD_MULTIPLE, aggregate
 
@@ -124,7 +124,9 @@ class Predictor(Streaming):
         self.bank = MemoryBank(max_frames=self.settings.max_memory)
         self.frame_index = -1
         self._pending = None
-        self._previous: torch.Tensor | None = None  # (1, N, ph, pw) last memorised probs
+        # the objects' boxes in the last two frames memorised (for the motion window)
+        self._boxes: tuple[Boxes | None, Boxes | None] = (None, None)
+        self._given_side = torch.zeros(1, 0, device=self.device)  # (1, N) in given masks
 
     @torch.inference_mode()
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:
@@ -153,8 +155,11 @@ class Predictor(Streaming):
             if self.bank.num_objects:
                 logits, query = self.model.step(x, self.bank)
                 logits = logits.float()  # (1, N, ph, pw)
-                if self.settings.window and self._previous is not None:
-                    logits = logits + window_penalty(self._previous, self.settings.window)
+                before, last = self._boxes
+                if self.settings.window and last is not None:
+                    logits = logits + window_penalty(last, logits.shape[-2:],
+                                                      self.settings.window, before,
+                                                      self._given_side)
                 probs = aggregate(logits)
             else:
                 query = self.model.encode_query(x)
@@ -167,7 +172,7 @@ class Predictor(Streaming):
         """probs: (1, 1+N, ph, pw) of the frame last predicted."""
         resolution, x, query = self._pending
         if self.settings.window:
-            self._previous = resolution.zero_padding(probs)[:, 1:].float()
+            self._track(object_boxes(resolution.zero_padding(probs)[:, 1:]), given)
         if probs.shape[1] - 1 > self.bank.num_objects:
             self.bank.add_objects(probs.shape[1] - 1 - self.bank.num_objects, self.frame_index)
         if self.bank.num_objects == 0:
@@ -179,6 +184,15 @@ class Predictor(Streaming):
         with torch.autocast(self.device.type, enabled=self.autocast):
             self.model.memorize(self.frame_index, x, query, masks, self.bank, as_memory,
                                 permanent=given)
+
+    def _track(self, boxes: Boxes, given: bool) -> None:
+        """Keep the boxes of the last two frames and each object's side in given masks."""
+        self._boxes = (self._boxes[1], boxes)
+        new = boxes.seen.shape[1] - self._given_side.shape[1]
+        if new:
+            self._given_side = torch.cat([self._given_side, boxes.side()[:, -new:]], dim=1)
+        if given:
+            self._given_side = torch.maximum(self._given_side, boxes.side())
 
 
 def merge_given_mask(probs: torch.Tensor, mask: np.ndarray, object_ids: list[int],

@@ -3,50 +3,98 @@
 Objects move a bounded distance between frames, but a memory read matches by appearance
 anywhere: a small object's mask bleeds into background that looks like it, and among
 similar objects (a crowd) each object's mask spreads onto the others. The window lowers an
-object's logits with their distance beyond its reach from its box in the previous frame:
+object's logits with their distance beyond its reach from where it is expected:
 
-    reach   = window * max(box side, frame side / 8)
-    penalty = SLOPE * max(0, distance to the box along x or y - reach) / reach
+    expected = its box in the previous frame, together with that box moved on by the
+               box centre's last step (constant velocity), when the object was in both
+               of the two previous frames
+    reach    = window * max(box side, its side in the given mask, frame side / 8)
+    penalty  = SLOPE * max(0, distance from the expected boxes along x or y - reach) / reach
 
 so the logits are untouched within the reach and fall by SLOPE for every further reach.
 An object absent from the previous frame (hidden, lost, or not yet given) has no window:
-it may come back anywhere. `window = 0` turns it off.
+it may come back anywhere. The side in the given mask keeps the window open for an object
+whose box shrank because a part of it (a paraglider's pilot under the wing) was missed for
+a frame, so that the part can come back. `window = 0` turns it off.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 
 SLOPE = 8.0  # logits lost for every further reach beyond the window
 MIN_SIDE_FRACTION = 1 / 8  # the reach of a tiny object is that of one this large
+THRESHOLD = 0.25  # an object's box holds its pixels of at least this probability
 
 
-def window_penalty(previous: torch.Tensor, window: float) -> torch.Tensor:
-    """previous: (B, N, H, W) object probabilities of the previous frame -> logit offsets
-    (B, N, H, W), 0 inside each object's reach and negative beyond it."""
-    batch, objects, height, width = previous.shape
-    present = previous > 0.5  # (B, N, H, W)
-    rows = present.any(dim=3)  # (B, N, H)
-    cols = present.any(dim=2)  # (B, N, W)
-    y = torch.arange(height, device=previous.device, dtype=previous.dtype)
-    x = torch.arange(width, device=previous.device, dtype=previous.dtype)
-    y0, y1 = _extent(rows, y)  # (B, N) each
-    x0, x1 = _extent(cols, x)
-    side = torch.maximum(y1 - y0, x1 - x0).clamp(min=MIN_SIDE_FRACTION * max(height, width))
-    reach = (window * side)[..., None, None]  # (B, N, 1, 1)
-    dy = (y0[..., None] - y).clamp(min=0) + (y - y1[..., None]).clamp(min=0)  # (B, N, H)
-    dx = (x0[..., None] - x).clamp(min=0) + (x - x1[..., None]).clamp(min=0)  # (B, N, W)
-    # beyond the reach along either axis (the window is the box grown by the reach)
-    excess = torch.maximum((dy - reach[..., 0]).clamp(min=0)[..., :, None],
-                           (dx - reach[..., 0]).clamp(min=0)[..., None, :])  # (B, N, H, W)
-    penalty = excess * (-SLOPE / reach)
-    seen = rows.any(dim=2)[..., None, None]  # (B, N, 1, 1)
-    return torch.where(seen, penalty, torch.zeros_like(penalty))
+class Boxes(NamedTuple):
+    """Each object's box in one frame: (B, N) tensors, in pixels, inclusive."""
+
+    y0: torch.Tensor
+    y1: torch.Tensor
+    x0: torch.Tensor
+    x1: torch.Tensor
+    seen: torch.Tensor  # bool: the object has pixels in that frame
+
+    def side(self) -> torch.Tensor:
+        """(B, N) the longer side (0 for an object not seen)."""
+        return torch.maximum(self.y1 - self.y0, self.x1 - self.x0)
+
+    def centre(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.y0 + self.y1) / 2, (self.x0 + self.x1) / 2
 
 
-def _extent(occupied: torch.Tensor, position: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def object_boxes(probs: torch.Tensor) -> Boxes:
+    """probs: (B, N, H, W) object probabilities -> the box of each object's pixels."""
+    present = probs >= THRESHOLD  # (B, N, H, W)
+    rows, cols = present.any(dim=3), present.any(dim=2)  # (B, N, H), (B, N, W)
+    y0, y1 = _extent(rows)
+    x0, x1 = _extent(cols)
+    return Boxes(y0, y1, x0, x1, rows.any(dim=2))
+
+
+def window_penalty(last: Boxes, size: tuple[int, int], window: float,
+                   before: Boxes | None = None,
+                   given_side: torch.Tensor | None = None) -> torch.Tensor:
+    """Logit offsets (B, N, H, W) for a frame of `size` (H, W): 0 within each object's
+    reach of its expected boxes, negative beyond. `last`: the boxes of the previous frame;
+    `before`: of the one before it (for the velocity), None when unknown; `given_side`:
+    (B, N) each object's side in its given mask."""
+    height, width = size
+    y0, y1, x0, x1 = last.y0, last.y1, last.x0, last.x1
+    if before is not None and before.seen.shape == last.seen.shape:
+        (cy, cx), (by, bx) = last.centre(), before.centre()
+        moving = last.seen & before.seen
+        dy, dx = torch.where(moving, cy - by, 0), torch.where(moving, cx - bx, 0)
+        y0, y1 = torch.minimum(y0, y0 + dy), torch.maximum(y1, y1 + dy)
+        x0, x1 = torch.minimum(x0, x0 + dx), torch.maximum(x1, x1 + dx)
+    side = last.side()
+    if given_side is not None:
+        side = torch.maximum(side, given_side)
+    reach = window * side.clamp(min=MIN_SIDE_FRACTION * max(height, width))  # (B, N)
+    y = torch.arange(height, device=y0.device, dtype=y0.dtype)
+    x = torch.arange(width, device=y0.device, dtype=y0.dtype)
+    out_y = _beyond(y, y0, y1, reach)  # (B, N, H)
+    out_x = _beyond(x, x0, x1, reach)  # (B, N, W)
+    # beyond the reach along either axis (the window is the boxes grown by the reach)
+    excess = torch.maximum(out_y[..., :, None], out_x[..., None, :])  # (B, N, H, W)
+    penalty = excess * (-SLOPE / reach)[..., None, None]
+    return torch.where(last.seen[..., None, None], penalty, torch.zeros_like(penalty))
+
+
+def _beyond(position: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
+            reach: torch.Tensor) -> torch.Tensor:
+    """How far each position (L,) lies outside [low - reach, high + reach]: (B, N, L)."""
+    outside = (low[..., None] - position).clamp(min=0) + (position - high[..., None]).clamp(min=0)
+    return (outside - reach[..., None]).clamp(min=0)
+
+
+def _extent(occupied: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """occupied: (B, N, L) bool -> first and last occupied position (B, N) (0 when none)."""
-    first = torch.where(occupied, position, position.new_tensor(float("inf"))).amin(dim=2)
-    last = torch.where(occupied, position, position.new_tensor(float("-inf"))).amax(dim=2)
+    position = torch.arange(occupied.shape[-1], device=occupied.device, dtype=torch.float32)
+    first = torch.where(occupied, position, float("inf")).amin(dim=2)
+    last = torch.where(occupied, position, float("-inf")).amax(dim=2)
     none = ~occupied.any(dim=2)
     return first.masked_fill(none, 0), last.masked_fill(none, 0)
