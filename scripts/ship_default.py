@@ -4,9 +4,13 @@ the preset); `--set inference.KEY=VALUE` overrides them for checkpoints of runs 
 preset did not have that section yet.
 
 usage: python scripts/ship_default.py RUN/final.safetensors [--set inference.size=384 ...]
+
+Given a file it shipped before (to change only its inference settings), the run it was
+trained from is kept as its origin.
 """
 
 import argparse
+import json
 
 import torch
 
@@ -24,7 +28,9 @@ def main() -> None:
     model, cfg = load_checkpoint(args.checkpoint)
     cfg = from_dict(Config, apply_overrides(to_dict(cfg), args.set))
     meta = read_metadata(args.checkpoint)
-    extra = {"trained_from": args.checkpoint, "iteration": meta.get("iteration"),
+    origin = {k: json.loads(meta[k]) for k in ("trained_from", "iteration") if k in meta}
+    extra = {"trained_from": origin.get("trained_from", args.checkpoint),
+             "iteration": origin.get("iteration", meta.get("iteration")),
              "license": "CC BY-NC 4.0 (trained on DAVIS, DUTS-TR, ECSSD and Penn-Fudan, "
                         "research-use data sets): non-commercial use only"}
     save_checkpoint(args.out, model, cfg, dtype=torch.float16, extra=extra)

@@ -15,9 +15,8 @@ def boxed(height=100, width=200, box=(40, 60, 50, 70), objects=1):
     return probs
 
 
-def penalty_of(probs, window, before=None):
-    earlier = object_boxes(before) if before is not None else None
-    return window_penalty(object_boxes(probs), tuple(probs.shape[-2:]), window, earlier)
+def penalty_of(probs, window):
+    return window_penalty(object_boxes(probs), tuple(probs.shape[-2:]), window)
 
 
 def test_penalty_is_zero_within_the_reach_and_falls_beyond_it():
@@ -39,14 +38,12 @@ def test_reach_grows_with_the_object_and_the_window():
     assert small[50, 110] < wide[50, 110] == 0
 
 
-def test_the_window_follows_the_objects_last_step():
-    before = boxed(box=(40, 60, 30, 50))
-    last = boxed(box=(40, 60, 50, 70))  # moved 20 to the right
-    moving = penalty_of(last, window=1.0, before=before)[0, 0]
-    still = penalty_of(last, window=1.0)[0, 0]
-    assert still[50, 69 + 40] < 0 and moving[50, 69 + 40] == 0  # ahead: expected there
-    assert moving[50, 69 + 20 + 26] < 0
-    assert moving[50, 50 - 26] == still[50, 50 - 26] < 0  # behind: as before
+def test_the_reach_keeps_the_objects_side_in_its_given_mask():
+    shrunk = boxed(box=(40, 60, 50, 70))  # a part of a 60-pixel object missed
+    given_side = torch.tensor([[59.0]])
+    plain = window_penalty(object_boxes(shrunk), (100, 200), 1.0)[0, 0]
+    kept = window_penalty(object_boxes(shrunk), (100, 200), 1.0, given_side)[0, 0]
+    assert plain[50, 69 + 50] < 0 and kept[50, 69 + 50] == 0
 
 
 def test_an_object_absent_from_the_previous_frame_has_no_window():

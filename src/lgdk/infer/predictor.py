@@ -124,8 +124,7 @@ class Predictor(Streaming):
         self.bank = MemoryBank(max_frames=self.settings.max_memory)
         self.frame_index = -1
         self._pending = None
-        # the objects' boxes in the last two frames memorised (for the motion window)
-        self._boxes: tuple[Boxes | None, Boxes | None] = (None, None)
+        self._boxes: Boxes | None = None  # the objects' boxes in the last frame memorised
         self._given_side = torch.zeros(1, 0, device=self.device)  # (1, N) in given masks
 
     @torch.inference_mode()
@@ -155,11 +154,9 @@ class Predictor(Streaming):
             if self.bank.num_objects:
                 logits, query = self.model.step(x, self.bank)
                 logits = logits.float()  # (1, N, ph, pw)
-                before, last = self._boxes
-                if self.settings.window and last is not None:
-                    logits = logits + window_penalty(last, logits.shape[-2:],
-                                                      self.settings.window, before,
-                                                      self._given_side)
+                if self.settings.window and self._boxes is not None:
+                    logits = logits + window_penalty(self._boxes, logits.shape[-2:],
+                                                      self.settings.window, self._given_side)
                 probs = aggregate(logits)
             else:
                 query = self.model.encode_query(x)
@@ -186,8 +183,8 @@ class Predictor(Streaming):
                                 permanent=given)
 
     def _track(self, boxes: Boxes, given: bool) -> None:
-        """Keep the boxes of the last two frames and each object's side in given masks."""
-        self._boxes = (self._boxes[1], boxes)
+        """Keep the boxes of the last frame and each object's side in given masks."""
+        self._boxes = boxes
         new = boxes.seen.shape[1] - self._given_side.shape[1]
         if new:
             self._given_side = torch.cat([self._given_side, boxes.side()[:, -new:]], dim=1)

@@ -3,13 +3,10 @@
 Objects move a bounded distance between frames, but a memory read matches by appearance
 anywhere: a small object's mask bleeds into background that looks like it, and among
 similar objects (a crowd) each object's mask spreads onto the others. The window lowers an
-object's logits with their distance beyond its reach from where it is expected:
+object's logits with their distance beyond its reach from its box in the previous frame:
 
-    expected = its box in the previous frame, together with that box moved on by the
-               box centre's last step (constant velocity), when the object was in both
-               of the two previous frames
-    reach    = window * max(box side, its side in the given mask, frame side / 8)
-    penalty  = SLOPE * max(0, distance from the expected boxes along x or y - reach) / reach
+    reach   = window * max(box side, its side in the given mask, frame side / 8)
+    penalty = SLOPE * max(0, distance from the box along x or y - reach) / reach
 
 so the logits are untouched within the reach and fall by SLOPE for every further reach.
 An object absent from the previous frame (hidden, lost, or not yet given) has no window:
@@ -26,7 +23,6 @@ import torch
 
 SLOPE = 8.0  # logits lost for every further reach beyond the window
 MIN_SIDE_FRACTION = 1 / 8  # the reach of a tiny object is that of one this large
-THRESHOLD = 0.25  # an object's box holds its pixels of at least this probability
 
 
 class Boxes(NamedTuple):
@@ -42,13 +38,10 @@ class Boxes(NamedTuple):
         """(B, N) the longer side (0 for an object not seen)."""
         return torch.maximum(self.y1 - self.y0, self.x1 - self.x0)
 
-    def centre(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return (self.y0 + self.y1) / 2, (self.x0 + self.x1) / 2
-
 
 def object_boxes(probs: torch.Tensor) -> Boxes:
-    """probs: (B, N, H, W) object probabilities -> the box of each object's pixels."""
-    present = probs >= THRESHOLD  # (B, N, H, W)
+    """probs: (B, N, H, W) object probabilities -> the box of each object's pixels > 0.5."""
+    present = probs > 0.5  # (B, N, H, W)
     rows, cols = present.any(dim=3), present.any(dim=2)  # (B, N, H), (B, N, W)
     y0, y1 = _extent(rows)
     x0, x1 = _extent(cols)
@@ -56,29 +49,20 @@ def object_boxes(probs: torch.Tensor) -> Boxes:
 
 
 def window_penalty(last: Boxes, size: tuple[int, int], window: float,
-                   before: Boxes | None = None,
                    given_side: torch.Tensor | None = None) -> torch.Tensor:
     """Logit offsets (B, N, H, W) for a frame of `size` (H, W): 0 within each object's
-    reach of its expected boxes, negative beyond. `last`: the boxes of the previous frame;
-    `before`: of the one before it (for the velocity), None when unknown; `given_side`:
-    (B, N) each object's side in its given mask."""
+    reach of its box in the previous frame (`last`), negative beyond. `given_side`: (B, N)
+    each object's side in its given mask."""
     height, width = size
-    y0, y1, x0, x1 = last.y0, last.y1, last.x0, last.x1
-    if before is not None and before.seen.shape == last.seen.shape:
-        (cy, cx), (by, bx) = last.centre(), before.centre()
-        moving = last.seen & before.seen
-        dy, dx = torch.where(moving, cy - by, 0), torch.where(moving, cx - bx, 0)
-        y0, y1 = torch.minimum(y0, y0 + dy), torch.maximum(y1, y1 + dy)
-        x0, x1 = torch.minimum(x0, x0 + dx), torch.maximum(x1, x1 + dx)
     side = last.side()
     if given_side is not None:
         side = torch.maximum(side, given_side)
     reach = window * side.clamp(min=MIN_SIDE_FRACTION * max(height, width))  # (B, N)
-    y = torch.arange(height, device=y0.device, dtype=y0.dtype)
-    x = torch.arange(width, device=y0.device, dtype=y0.dtype)
-    out_y = _beyond(y, y0, y1, reach)  # (B, N, H)
-    out_x = _beyond(x, x0, x1, reach)  # (B, N, W)
-    # beyond the reach along either axis (the window is the boxes grown by the reach)
+    y = torch.arange(height, device=reach.device, dtype=reach.dtype)
+    x = torch.arange(width, device=reach.device, dtype=reach.dtype)
+    out_y = _beyond(y, last.y0, last.y1, reach)  # (B, N, H)
+    out_x = _beyond(x, last.x0, last.x1, reach)  # (B, N, W)
+    # beyond the reach along either axis (the window is the box grown by the reach)
     excess = torch.maximum(out_y[..., :, None], out_x[..., None, :])  # (B, N, H, W)
     penalty = excess * (-SLOPE / reach)[..., None, None]
     return torch.where(last.seen[..., None, None], penalty, torch.zeros_like(penalty))
