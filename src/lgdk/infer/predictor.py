@@ -169,7 +169,8 @@ class Predictor(Streaming):
         """probs: (1, 1+N, ph, pw) of the frame last predicted."""
         resolution, x, query = self._pending
         if self.settings.window:
-            self._track(object_boxes(resolution.zero_padding(probs)[:, 1:]), given)
+            (h, w) = resolution.model  # the padding is not the frame's
+            self._track(object_boxes(probs[:, 1:, :h, :w]), given)
         if probs.shape[1] - 1 > self.bank.num_objects:
             self.bank.add_objects(probs.shape[1] - 1 - self.bank.num_objects, self.frame_index)
         if self.bank.num_objects == 0:

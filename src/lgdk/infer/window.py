@@ -41,8 +41,8 @@ class Boxes(NamedTuple):
 
 def object_boxes(probs: torch.Tensor) -> Boxes:
     """probs: (B, N, H, W) object probabilities -> the box of each object's pixels > 0.5."""
-    present = probs > 0.5  # (B, N, H, W)
-    rows, cols = present.any(dim=3), present.any(dim=2)  # (B, N, H), (B, N, W)
+    rows = probs.amax(dim=3) > 0.5  # (B, N, H)
+    cols = probs.amax(dim=2) > 0.5  # (B, N, W)
     y0, y1 = _extent(rows)
     x0, x1 = _extent(cols)
     return Boxes(y0, y1, x0, x1, rows.any(dim=2))

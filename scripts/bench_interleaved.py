@@ -1,0 +1,61 @@
+"""Per-frame time of two inference settings, frame by frame in turn on the same clip.
+
+usage: python scripts/bench_interleaved.py --a window=0 --b window=0.5 [--frames 200]
+           [--objects 2] [--checkpoint C]
+
+On a shared machine the speed drifts (the matmul figure of `lgdk bench` moved from 85 to
+173 GFLOP/s between runs a minute apart in the ninth session), more than a small change
+costs. Here two predictors (one per setting, same model) take the same frames in turn, so
+that both see the same drift; printed: each one's median and mean milliseconds a frame,
+and the median of the per-frame differences.
+"""
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from lgdk.data.procedural import generate_clip
+from lgdk.infer.loading import load_models
+from lgdk.infer.predictor import Predictor
+from lgdk.runtime import keep_large_allocations
+
+
+def parse_setting(text: str) -> dict:
+    key, _, value = text.partition("=")
+    return {key.strip(): float(value) if "." in value else int(value)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--a", required=True, help="KEY=VALUE of the inference settings")
+    parser.add_argument("--b", required=True, help="KEY=VALUE of the inference settings")
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--objects", type=int, default=2)
+    parser.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    args = parser.parse_args()
+    keep_large_allocations()
+    models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
+    clip = generate_clip(np.random.default_rng(0), 480, 854, 60, args.objects)
+    predictors = [Predictor(models[0], dataclasses.replace(settings, **parse_setting(s)))
+                  for s in (args.a, args.b)]
+    times = np.zeros((2, args.frames))
+    warmup = 5
+    with torch.inference_mode():
+        for t in range(args.frames + warmup):
+            frame = clip.frames[t % len(clip.frames)]
+            for k, predictor in enumerate(predictors):
+                start = time.perf_counter()
+                predictor.step(frame, clip.labels[0] if t == 0 else None)
+                if t >= warmup:
+                    times[k, t - warmup] = time.perf_counter() - start
+    times *= 1000
+    for name, row in zip((args.a, args.b), times):
+        print(f"{name}: median {np.median(row):.1f} ms, mean {row.mean():.1f} ms a frame")
+    print(f"b - a, median of the per-frame differences: {np.median(times[1] - times[0]):+.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
