@@ -60,12 +60,12 @@ def window_penalty(last: Boxes, size: tuple[int, int], window: float,
     reach = window * side.clamp(min=MIN_SIDE_FRACTION * max(height, width))  # (B, N)
     y = torch.arange(height, device=reach.device, dtype=reach.dtype)
     x = torch.arange(width, device=reach.device, dtype=reach.dtype)
-    out_y = _beyond(y, last.y0, last.y1, reach)  # (B, N, H)
-    out_x = _beyond(x, last.x0, last.x1, reach)  # (B, N, W)
-    # beyond the reach along either axis (the window is the box grown by the reach)
-    excess = torch.maximum(out_y[..., :, None], out_x[..., None, :])  # (B, N, H, W)
-    penalty = excess * (-SLOPE / reach)[..., None, None]
-    return torch.where(last.seen[..., None, None], penalty, torch.zeros_like(penalty))
+    # logits lost along each axis (none for an object not seen), then the larger of the
+    # two: beyond the reach along either axis (the window is the box grown by the reach)
+    scale = torch.where(last.seen, SLOPE / reach, 0.0)[..., None]  # (B, N, 1)
+    lost_y = _beyond(y, last.y0, last.y1, reach) * scale  # (B, N, H)
+    lost_x = _beyond(x, last.x0, last.x1, reach) * scale  # (B, N, W)
+    return -torch.maximum(lost_y[..., :, None], lost_x[..., None, :])  # (B, N, H, W)
 
 
 def _beyond(position: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
