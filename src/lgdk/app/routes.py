@@ -58,14 +58,23 @@ def info(sid: str, session) -> dict:
 
 
 def build(sessions: Sessions) -> FastAPI:
+    """The app: its page, then the routes of a session's life (create, upload, prompt,
+    propagate, download), each group added by its own function."""
     @asynccontextmanager
     async def lifespan(app):
         yield
         sessions.shutdown()
 
     app = FastAPI(title="lgdk", lifespan=lifespan, docs_url=None, redoc_url=None)
-    limit = sessions.settings.max_upload_mb << 20
+    add_error_handlers(app)
+    add_page_routes(app)
+    add_session_routes(app, sessions)
+    add_prompt_routes(app, sessions)
+    add_result_routes(app, sessions)
+    return app
 
+
+def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError):
         return JSONResponse({"error": str(exc)}, status_code=413 if isinstance(
@@ -77,6 +86,8 @@ def build(sessions: Sessions) -> FastAPI:
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server "
                              "keeps running, see its log"}, status_code=500)
 
+
+def add_page_routes(app: FastAPI) -> None:
     @app.get("/", response_class=HTMLResponse)
     def page():
         return HTMLResponse(static_file("index.html"))
@@ -88,6 +99,10 @@ def build(sessions: Sessions) -> FastAPI:
     @app.get("/app.js")
     def script():
         return Response(static_file("app.js"), media_type="text/javascript")
+
+
+def add_session_routes(app: FastAPI, sessions: Sessions) -> None:
+    limit = sessions.settings.max_upload_mb << 20
 
     @app.post("/api/session")
     def new_session():
@@ -133,6 +148,8 @@ def build(sessions: Sessions) -> FastAPI:
         return Response(mask_png(session.labels(index), session.size), media_type="image/png",
                         headers={"Cache-Control": "no-store"})
 
+
+def add_prompt_routes(app: FastAPI, sessions: Sessions) -> None:
     @app.post("/api/{sid}/object")
     def new_object(sid: str):
         return {"object": sessions.get(sid).new_object_id()}
@@ -161,6 +178,8 @@ def build(sessions: Sessions) -> FastAPI:
         session.clear(body.frame)
         return info(sid, session)
 
+
+def add_result_routes(app: FastAPI, sessions: Sessions) -> None:
     @app.post("/api/{sid}/propagate")
     def propagate(sid: str):
         sessions.get(sid).propagate()
@@ -186,5 +205,3 @@ def build(sessions: Sessions) -> FastAPI:
         else:
             path = session.video(kind, check_colour(background))
         return FileResponse(path, filename=path.name)
-
-    return app
