@@ -165,15 +165,7 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
     try:
         for index, (name, frame) in enumerate(prefetch(source)):
             names.add(name)
-            mask = masks.get(index, name, frame.shape[:2])
-            probs = None
-            if mask is None and not predictor.object_ids:
-                if masks.by_name is None:
-                    raise MaskError(f"frame {name} (the first) has no mask; give --mask for it")
-                labels = np.zeros(frame.shape[:2], np.uint8)  # no object has appeared yet
-            else:
-                probs = predictor.step(frame, mask)
-                labels = predictor.labels(probs)
+            labels, probs = _segment_frame(predictor, masks, index, name, frame)
             masks_out.submit(_write_mask, partial / f"{name}.png", labels)
             if save_probs and probs is not None:
                 _save_probs(partial / "probs", name, probs)
@@ -195,6 +187,18 @@ def segment_video(predictor: Streaming, source: FrameSource, masks: MaskProvider
     bar.close()
     return Summary(count, len(predictor.object_ids), time.time() - start, out_dir,
                    _incomplete(source))
+
+
+def _segment_frame(predictor: Streaming, masks: MaskProvider, index: int, name: str,
+                   frame: np.ndarray) -> tuple[np.ndarray, object | None]:
+    """One frame's (H, W) labels and (N, H, W) probabilities (None before any object)."""
+    mask = masks.get(index, name, frame.shape[:2])
+    if mask is None and not predictor.object_ids:
+        if masks.by_name is None:
+            raise MaskError(f"frame {name} (the first) has no mask; give --mask for it")
+        return np.zeros(frame.shape[:2], np.uint8), None  # no object has appeared yet
+    probs = predictor.step(frame, mask)
+    return predictor.labels(probs), probs
 
 
 def _incomplete(source: FrameSource) -> str | None:
