@@ -1,12 +1,14 @@
 """Per-frame time of two inference settings, frame by frame in turn on the same clip.
 
 usage: python scripts/bench_interleaved.py --a window=0 --b window=0.5 [--frames 200]
-           [--objects 2] [--checkpoint C]
+           [--objects 2] [--checkpoint C] [--checkpoint-b D]
 
 On a shared machine the speed drifts (the matmul figure of `lgdk bench` moved from 85 to
 173 GFLOP/s between runs a minute apart in the ninth session), more than a small change
 costs. Here two predictors (one per setting, same model) take the same frames in turn, so
-that both see the same drift; printed: each one's median and mean milliseconds a frame,
+that both see the same drift; with --checkpoint-b the second predictor runs another model
+(e.g. another backbone, `scripts/untrained_checkpoint.py`: speed does not depend on the
+weights' values); printed: each one's median and mean milliseconds a frame,
 and the median of the per-frame differences.
 """
 
@@ -24,23 +26,30 @@ from lgdk.runtime import keep_large_allocations
 
 
 def parse_setting(text: str) -> dict:
+    if not text:
+        return {}
     key, _, value = text.partition("=")
     return {key.strip(): float(value) if "." in value else int(value)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--a", required=True, help="KEY=VALUE of the inference settings")
-    parser.add_argument("--b", required=True, help="KEY=VALUE of the inference settings")
+    parser.add_argument("--a", default="", help="KEY=VALUE of the inference settings")
+    parser.add_argument("--b", default="", help="KEY=VALUE of the inference settings")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--objects", type=int, default=2)
     parser.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    parser.add_argument("--checkpoint-b", default=None, help="the second predictor's model "
+                        "(default: --checkpoint), its own inference settings")
     args = parser.parse_args()
     keep_large_allocations()
-    models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
+    predictors = []
+    for checkpoint, setting in ((args.checkpoint, args.a),
+                                (args.checkpoint_b or args.checkpoint, args.b)):
+        models, settings = load_models([checkpoint] if checkpoint else None, "cpu")
+        settings = dataclasses.replace(settings, **parse_setting(setting))
+        predictors.append(Predictor(models[0], settings))
     clip = generate_clip(np.random.default_rng(0), 480, 854, 60, args.objects)
-    predictors = [Predictor(models[0], dataclasses.replace(settings, **parse_setting(s)))
-                  for s in (args.a, args.b)]
     times = np.zeros((2, args.frames))
     warmup = 5
     with torch.inference_mode():
@@ -52,7 +61,8 @@ def main() -> None:
                 if t >= warmup:
                     times[k, t - warmup] = time.perf_counter() - start
     times *= 1000
-    for name, row in zip((args.a, args.b), times):
+    names = [f"a ({args.a or 'its settings'})", f"b ({args.b or 'its settings'})"]
+    for name, row in zip(names, times):
         print(f"{name}: median {np.median(row):.1f} ms, mean {row.mean():.1f} ms a frame")
     print(f"b - a, median of the per-frame differences: {np.median(times[1] - times[0]):+.2f} ms")
 
