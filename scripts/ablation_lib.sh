@@ -21,14 +21,15 @@ train_stage() {  # preset, run folder, --set arguments...
   "$LGDK" train --config "$preset" --out "$dir" --no-progress "${resume[@]}" "${sets[@]}"
 }
 
-measure() {  # row, set, checkpoint -> $OUT/<row>[-<set>].json
+measure() {  # row, set, checkpoint, [lgdk segment arguments...] -> $OUT/<row>[-<set>].json
   local row=$1 set=$2 checkpoint=$3 data name=$1
+  shift 3
   [ "$set" = devval ] || name=$row-$set
   [ -f "$OUT/$name.json" ] && return
   data=$(data_of "$set")
   rm -rf "$OUT/$name-pred"
   "$LGDK" segment --dataset "$data" --out "$OUT/$name-pred" --no-progress \
-    --checkpoint "$checkpoint" --top-k 20
+    --checkpoint "$checkpoint" --top-k 20 "$@"
   "$LGDK" eval --pred "$OUT/$name-pred" --gt "$data/Annotations" --json "$OUT/$name.json.tmp"
   mv "$OUT/$name.json.tmp" "$OUT/$name.json"
 }
