@@ -9,7 +9,8 @@
 #   all     + both (the mix of part 1)
 # Each row is measured at the checkpoint's inference settings on DAVIS-2016 dev-val and,
 # when SETS names them, the 3-object composite and 7-object crowd clips
-# (scripts/make_composite_clips.py). About 15 min of training a row on 2 cores. Resumes.
+# (scripts/make_composite_clips.py). About 16.5 min of training and 6 of measuring a row on
+# the 2-core AMD EPYC. Resumes.
 # usage: [SETS="devval composite crowd"] scripts/ablate_data.sh [OUT_DIR] [ROW ...]
 set -euo pipefail
 LGDK=${LGDK:-.venv/bin/lgdk}
