@@ -5,6 +5,7 @@ downloaded and decoded. Screenshots of each step go to $LGDK_SCREENSHOTS when se
 (docs/app/ was made so)."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,28 +25,45 @@ pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-@pytest.fixture
-def app_url(tmp_path):
+def start_app(*flags):
+    """`lgdk app` on a free port; (process, URL as printed, with its token if any)."""
+    import urllib.request
+
     port = free_port()
     lgdk = Path(sys.executable).with_name("lgdk")
-    process = subprocess.Popen([str(lgdk), "app", "--port", str(port)],
+    process = subprocess.Popen([str(lgdk), "app", "--port", str(port), *flags],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import urllib.request
-
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(url, timeout=1).read()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(process.stdout.read())
-                time.sleep(0.1)
-        yield url
-    finally:
+    printed = process.stdout.readline()
+    match = re.search(r"http://\S+:(\d+)/(\S*)", printed)
+    if not match:
         process.terminate()
-        process.wait(timeout=20)
+        pytest.fail(printed + process.stdout.read())
+    url = f"http://127.0.0.1:{port}/{match.group(2)}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(process.stdout.read())
+            time.sleep(0.1)
+    return process, url
+
+
+@pytest.fixture
+def app_url():
+    process, url = start_app()
+    yield url.rstrip("/")
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture
+def app_with_token():
+    process, url = start_app("--host", "0.0.0.0")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
 
 
 @pytest.fixture
@@ -138,3 +156,32 @@ def test_cut_out_the_demo_clips_object_in_the_browser(app_url, browser, tmp_path
     assert (alpha == given).mean() > 0.97 and alpha.any() and not alpha.all()
     browser.find_element(By.ID, "slider").click()
     browser.save_screenshot(str(shots / "4-downloaded.png"))
+
+
+def test_off_the_loopback_address_the_page_needs_the_printed_token(app_with_token, browser):
+    import urllib.error
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+
+    assert "?token=" in app_with_token
+    bare = app_with_token.split("?")[0]
+    for path in ("", "api/session"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(
+                bare + path, data=b"" if path else None), timeout=10)
+        assert refused.value.code == 403
+    browser.get(bare)
+    assert "needs its token" in browser.find_element(By.TAG_NAME, "body").text
+    browser.get(app_with_token)  # the printed URL: the page works as on the loopback
+    status = lambda: browser.find_element(By.ID, "status").text  # noqa: E731
+    wait_for(lambda: "demo clip" in status(), "the demo clip")
+    browser.execute_script("document.querySelector('input[value=brush]').click()")
+    canvas = browser.find_element(By.ID, "canvas")
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element(canvas).click().perform()
+    wait_for(lambda: status() == "" and browser.execute_script(
+        "return document.getElementById('object').options.length") >= 1, "the brush mask")
+    browser.get(bare)  # the cookie now carries the token
+    wait_for(lambda: "demo clip" in status(), "the demo clip again, by cookie")

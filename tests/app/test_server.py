@@ -1,16 +1,19 @@
 """The HTTP API of `lgdk app` on a live server (tiny model): sessions kept apart, bad
 input as a readable JSON error (never a stack trace), upload limits."""
 
+import io
 import json
 import urllib.error
 import urllib.request
+import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from lgdk.app.server import AppSettings, create_app
-from tests.app.conftest import serve
+from lgdk.app.limits import AppSettings
+from lgdk.app.server import create_app
+from tests.app.conftest import clip, serve
 
 
 @pytest.fixture
@@ -76,3 +79,103 @@ def test_bad_uploads_are_readable_errors(server, name, payload, code, message):
     error = json.loads(body)["error"]
     assert message.decode() in error and "Traceback" not in error
     assert call(server, "/")[0] == 200  # still serving
+
+
+def test_an_upload_is_streamed_and_checked_before_it_is_stored(tmp_path, make_tiny_predictor):
+    url, stop = serve(create_app(make_tiny_predictor, AppSettings(
+        max_upload_mb=5, disk_budget_mb=3, demo_frames=4, prompt_method="grabcut",
+        root=tmp_path)))
+    try:
+        sid = json.loads(call(url, "/api/session", data=b"")[1])["session"]
+        frames = io.BytesIO()
+        with zipfile.ZipFile(frames, "w") as archive:
+            for i, frame in enumerate(clip(frames=3).frames):
+                png = io.BytesIO()
+                Image.fromarray(frame).save(png, format="PNG")
+                archive.writestr(f"f{i}.png", png.getvalue())
+        status, body = upload(url, sid, "frames.zip", frames.getvalue())
+        assert status == 200 and json.loads(body)["frames"] == 3, body
+        status, body = upload(url, sid, "big.mp4", b"0" * (3 << 20))  # under 5 MB
+        assert status == 413 and "--disk-budget-mb" in json.loads(body)["error"]
+        assert not (tmp_path.glob("lgdk-app-*/*/upload") and list(tmp_path.rglob("upload*")))
+
+    finally:
+        stop()
+
+
+def test_an_upload_of_unannounced_size_is_stopped_at_the_limit(server):
+    sid = json.loads(call(server, "/api/session", data=b"")[1])["session"]
+
+    def chunks():  # no Content-Length: the limit holds as it arrives
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\""
+        yield b"\r\n\r\n"
+        for _ in range(3):
+            yield b"1" * (1 << 19)
+    status, body = call(server, f"/api/{sid}/upload", data=chunks(), headers={
+        "Content-Type": "multipart/form-data; boundary=b"})
+    assert status == 413 and "over 1 MB" in json.loads(body)["error"]
+    assert call(server, "/")[0] == 200
+
+
+def test_when_every_page_is_propagating_a_new_one_gets_503(tmp_path, tiny_model):
+    from tests.app.test_limits import Gate
+
+    gate = Gate(tiny_model)
+    url, stop = serve(create_app(gate, AppSettings(
+        max_sessions=1, demo_frames=3, prompt_method="grabcut", root=tmp_path)))
+    try:
+        sid = json.loads(call(url, "/api/session", data=b"")[1])["session"]
+        call(url, f"/api/{sid}/paint", {"frame": 0, "object": 1, "points": [[50, 50]],
+                                        "radius": 20})
+        assert call(url, f"/api/{sid}/propagate", data=b"")[0] == 200
+        status, body = call(url, "/api/session", data=b"")
+        assert status == 503 and "busy" in json.loads(body)["error"]
+        gate.open.set()
+    finally:
+        stop()
+
+
+def test_with_a_token_nothing_answers_without_it(tmp_path, make_tiny_predictor):
+    url, stop = serve(create_app(make_tiny_predictor, AppSettings(
+        demo_frames=2, prompt_method="grabcut", root=tmp_path), token="s3cret"))
+    try:
+        for path, data in (("/", None), ("/app.js", None), ("/api/session", b""),
+                           ("/?token=wrong", None), ("/api/session?token=s3cr", b"")):
+            status, body = call(url, path, data=data)
+            assert status == 403 and "token" in json.loads(body)["error"], path
+        assert {p.name for p in tmp_path.glob("lgdk-app-*/*")} == {".lock", "demo"}  # no page
+        request = urllib.request.Request(url + "/?token=s3cret")
+        with urllib.request.urlopen(request) as response:
+            cookie = response.headers["set-cookie"].split(";")[0]
+            assert response.status == 200 and "HttpOnly" in response.headers["set-cookie"]
+        status, body = call(url, "/api/session", data=b"", headers={"Cookie": cookie})
+        assert status == 200 and json.loads(body)["frames"] == 2
+        status, _ = call(url, "/app.js", headers={"X-LGDK-Token": "s3cret"})
+        assert status == 200
+    finally:
+        stop()
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("localhost", True),
+                                            ("::1", True), ("0.0.0.0", False),
+                                            ("192.168.1.5", False), ("myhost", False)])
+def test_which_addresses_need_a_token(host, loopback):
+    from lgdk.app.access import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def test_app_flags_come_from_the_settings():
+    import dataclasses
+
+    from lgdk.cli import build_parser
+
+    args = build_parser().parse_args(["app"])
+    for field in dataclasses.fields(AppSettings):
+        if field.metadata["flag"]:
+            assert getattr(args, field.name) == field.default, field.name
+    args = build_parser().parse_args(["app", "--max-sessions", "5", "--max-running", "2"])
+    from lgdk.app.limits import settings_from_args
+
+    assert settings_from_args(args).max_sessions == 5
+    assert settings_from_args(args).max_running == 2

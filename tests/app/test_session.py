@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lgdk.app.server import load_upload
 from lgdk.app.session import Session, SessionError
+from lgdk.app.uploads import load_upload
 from lgdk.data.masks import read_mask
 from lgdk.eval.metrics import jaccard
 from lgdk.prompts.spec import PromptError

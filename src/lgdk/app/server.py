@@ -1,141 +1,215 @@
-"""The HTTP side of `lgdk app`: one page (static/) and a small JSON API over `Session`s.
+"""The HTTP side of `lgdk app`: one page (static/) and a small JSON API over the
+`Sessions` of `lgdk.app.registry`.
 
-Each page load creates its own session (several tabs or users never share a video); a
-session idle longer than `AppSettings.session_ttl` is closed and its folder removed.
-Uploads are size-limited and written only under the app's temporary folder; the client
-names frames by number, never by path.
+Each page load creates its own session (several tabs or users never share a video). The
+client names frames by number, never by path. Every error a user can cause is a JSON
+`{"error": message}` with a 4xx status (413 for an upload over a limit, 503 when every
+session is busy, 403 without the token); anything else is logged here and answered with
+a short 500, never a stack trace.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import secrets
 import shutil
-import tempfile
-import threading
-import time
-import zipfile
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from PIL import Image
+from pydantic import BaseModel
 
-from lgdk.app.session import Session, SessionError
-from lgdk.data.layouts import natural_key
-from lgdk.data.procedural import generate_clip
-from lgdk.prompts import DEFAULT_METHOD
+from lgdk.app.access import TokenGate
+from lgdk.app.limits import AppSettings, DiskFull
+from lgdk.app.registry import AppBusy, Sessions
+from lgdk.app.uploads import TooLarge, load_upload, receive_upload
+from lgdk.errors import UserError
 from lgdk.video.cutout import parse_colour
 from lgdk.video.sinks import overlay
-from lgdk.video.video_io import VIDEO_EXTS, VideoError, open_frames
 
 log = logging.getLogger(__name__)
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+STATUS = {TooLarge: 413, DiskFull: 413, AppBusy: 503}  # other user errors: 400
 
 
-@dataclass(frozen=True)
-class AppSettings:
-    max_upload_mb: int = 500
-    max_frames: int = 3000
-    session_ttl: float = 3600.0  # seconds a session may stay idle
-    prompt_method: str = DEFAULT_METHOD
-    demo_frames: int = 30
+class BoxIn(BaseModel):
+    frame: int
+    object: int
+    box: tuple[float, float, float, float]
 
 
-class Sessions:
-    """The live sessions, each in its own folder under one temporary root."""
-
-    def __init__(self, make_predictor, settings: AppSettings) -> None:
-        self.make_predictor, self.settings = make_predictor, settings
-        self.root = Path(tempfile.mkdtemp(prefix="lgdk-app-"))
-        self.items: dict[str, Session] = {}
-        self.lock = threading.Lock()
-
-    def create(self) -> tuple[str, Session]:
-        self.expire()
-        sid = secrets.token_urlsafe(16)
-        session = Session(self.root / sid, self.make_predictor, self.settings.prompt_method,
-                          self.settings.max_frames)
-        session.load(demo_frames(self.settings.demo_frames), fps=12.0)
-        with self.lock:
-            self.items[sid] = session
-        return sid, session
-
-    def get(self, sid: str) -> Session:
-        with self.lock:
-            session = self.items.get(sid)
-        if session is None:
-            raise SessionError("this session has ended (idle too long, or closed); reload "
-                               "the page")
-        session.last_used = time.monotonic()
-        return session
-
-    def close(self, sid: str) -> None:
-        with self.lock:
-            session = self.items.pop(sid, None)
-        if session is not None:
-            session.close()
-
-    def expire(self) -> None:
-        now = time.monotonic()
-        with self.lock:
-            old = [sid for sid, s in self.items.items()
-                   if now - s.last_used > self.settings.session_ttl and not s.progress.running]
-        for sid in old:
-            self.close(sid)
-
-    def shutdown(self) -> None:
-        for sid in list(self.items):
-            self.close(sid)
-        shutil.rmtree(self.root, ignore_errors=True)
+class ClickIn(BaseModel):
+    frame: int
+    object: int
+    x: float
+    y: float
+    positive: bool = True
 
 
-def demo_frames(count: int, seed: int = 7):
-    """The bundled demo clip: two textured objects moving over a background."""
-    clip = generate_clip(np.random.default_rng(seed), 360, 640, count, num_objects=2)
-    return iter(clip.frames)
+class PaintIn(BaseModel):
+    frame: int
+    object: int
+    points: list[tuple[float, float]]
+    radius: float = 8.0
+    erase: bool = False
 
 
-def load_upload(session: Session, upload: Path, name: str) -> None:
-    """A video file, or a zip of frames (image files, any folders inside ignored). Errors
-    name the client's file, not the server's folders."""
-    try:
-        _load_upload(session, upload, name)
-    except VideoError as exc:
-        text = str(exc).replace(str(upload.with_suffix(Path(name).suffix.lower())), name)
-        raise VideoError(text.replace(str(upload.parent), "the upload")) from None
+class FrameIn(BaseModel):
+    frame: int
 
 
-def _load_upload(session: Session, upload: Path, name: str) -> None:
-    suffix = Path(name).suffix.lower()
-    if suffix == ".zip":
-        folder = upload.parent / "unzipped"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir()
+def create_app(make_predictor, settings: AppSettings | None = None,
+               token: str | None = None) -> FastAPI:
+    """The app: its page, then the routes of a session's life (create, upload, prompt,
+    propagate, download), each group added by its own function. With a `token`, every
+    request must carry it (`lgdk.app.access`)."""
+    sessions = Sessions(make_predictor, settings or AppSettings())
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        sessions.shutdown()
+
+    app = FastAPI(title="lgdk", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.sessions = sessions
+    if token:
+        app.add_middleware(TokenGate, token=token)
+    add_error_handlers(app)
+    add_page_routes(app)
+    add_session_routes(app, sessions)
+    add_prompt_routes(app, sessions)
+    add_result_routes(app, sessions)
+    return app
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, exc: UserError):
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.exception("lgdk app: %s %s failed", request.method, request.url.path)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server "
+                             "keeps running, see its log"}, status_code=500)
+
+
+def add_page_routes(app: FastAPI) -> None:
+    @app.get("/", response_class=HTMLResponse)
+    def page():
+        return HTMLResponse(static_file("index.html"))
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status_code=204)
+
+    @app.get("/app.js")
+    def script():
+        return Response(static_file("app.js"), media_type="text/javascript")
+
+
+def info(sid: str, session) -> dict:
+    height, width = session.size
+    return {"session": sid, "frames": len(session.frames), "width": width, "height": height,
+            "fps": session.fps, "objects": session.object_ids()}
+
+
+def add_session_routes(app: FastAPI, sessions: Sessions) -> None:
+    @app.post("/api/session")
+    def new_session():
+        sid, session = sessions.create()
+        return info(sid, session)
+
+    @app.post("/api/{sid}/close")  # navigator.sendBeacon when the page goes away
+    def end_session(sid: str):
+        sessions.close(sid)
+        return {"closed": sid}
+
+    @app.post("/api/{sid}/upload")
+    async def upload(sid: str, request: Request):
+        session = sessions.get(sid)
+        folder = session.folder / "upload"
+        target, name = await receive_upload(request, folder, sessions.settings.max_upload_mb,
+                                            sessions.disk)
         try:
-            with zipfile.ZipFile(upload) as archive:
-                members = [m for m in archive.infolist() if not m.is_dir()
-                           and Path(m.filename).suffix.lower() in IMAGE_EXTS]
-                if not members:
-                    raise VideoError(f"{name} holds no frames ({', '.join(IMAGE_EXTS)})")
-                if sum(m.file_size for m in members) > 4 * upload.stat().st_size + (64 << 20):
-                    raise VideoError(f"{name} unpacks to far more than its size; give the "
-                                     "frames as a plain zip of images")
-                for i, member in enumerate(sorted(members, key=lambda m: natural_key(
-                        Path(m.filename)))):  # only the name's last part is used
-                    target = folder / f"{i:05d}{Path(member.filename).suffix.lower()}"
-                    target.write_bytes(archive.read(member))
-        except zipfile.BadZipFile:
-            raise VideoError(f"{name} is not a readable zip file") from None
-        session.load_source(open_frames(folder))
-        return
-    if suffix not in VIDEO_EXTS:
-        raise VideoError(f"{name}: give a video ({', '.join(VIDEO_EXTS)}) or a zip of frames")
-    target = upload.with_suffix(suffix)
-    upload.rename(target)
-    session.load_source(open_frames(target))
+            await run_in_threadpool(load_upload, session, target, name)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return info(sid, session)
+
+    @app.get("/api/{sid}/frame/{index}.jpg")
+    def frame(sid: str, index: int):
+        session = sessions.get(sid)
+        session.frame(index)  # checks the index
+        return FileResponse(session.frames[index], media_type="image/jpeg")
+
+    @app.get("/api/{sid}/mask/{index}.png")
+    def mask(sid: str, index: int):
+        session = sessions.get(sid)
+        return Response(mask_png(session.labels(index), session.size), media_type="image/png",
+                        headers={"Cache-Control": "no-store"})
+
+
+def add_prompt_routes(app: FastAPI, sessions: Sessions) -> None:
+    @app.post("/api/{sid}/object")
+    def new_object(sid: str):
+        return {"object": sessions.get(sid).new_object_id()}
+
+    @app.post("/api/{sid}/box")
+    def box(sid: str, body: BoxIn):
+        session = sessions.get(sid)
+        session.box(body.frame, body.object, body.box)
+        return info(sid, session)
+
+    @app.post("/api/{sid}/click")
+    def click(sid: str, body: ClickIn):
+        session = sessions.get(sid)
+        session.click(body.frame, body.object, body.x, body.y, body.positive)
+        return info(sid, session)
+
+    @app.post("/api/{sid}/paint")
+    def paint(sid: str, body: PaintIn):
+        session = sessions.get(sid)
+        session.paint(body.frame, body.object, body.points, body.radius, body.erase)
+        return info(sid, session)
+
+    @app.post("/api/{sid}/clear")
+    def clear(sid: str, body: FrameIn):
+        session = sessions.get(sid)
+        session.clear(body.frame)
+        return info(sid, session)
+
+
+def add_result_routes(app: FastAPI, sessions: Sessions) -> None:
+    @app.post("/api/{sid}/propagate")
+    def propagate(sid: str):
+        sessions.get(sid).propagate()
+        return {"started": True}
+
+    @app.post("/api/{sid}/cancel")
+    def cancel(sid: str):
+        sessions.get(sid).cancel()
+        return {"cancelling": True}
+
+    @app.get("/api/{sid}/progress")
+    def progress(sid: str):
+        return sessions.get(sid).status()
+
+    @app.get("/api/{sid}/download/{kind}")
+    def download(sid: str, kind: str, background: str | None = None):
+        session = sessions.get(sid)
+        if session.progress.running:
+            raise UserError("propagation is running: wait for it (or cancel) before "
+                            "downloading")
+        if kind == "masks":
+            path = session.masks_zip()
+        else:
+            path = session.video(kind, parse_colour(background) if background else None)
+        return FileResponse(path, filename=path.name)
 
 
 def mask_png(labels: np.ndarray | None, size: tuple[int, int]) -> bytes:
@@ -158,14 +232,3 @@ def mask_png(labels: np.ndarray | None, size: tuple[int, int]) -> bytes:
 
 def static_file(name: str) -> bytes:
     return (resources.files("lgdk") / "app" / "static" / name).read_bytes()
-
-
-def create_app(make_predictor, settings: AppSettings | None = None):
-    """The FastAPI application (routes in `lgdk.app.routes`)."""
-    from lgdk.app.routes import build
-
-    return build(Sessions(make_predictor, settings or AppSettings()))
-
-
-def check_colour(text: str | None) -> tuple[int, int, int] | None:
-    return parse_colour(text) if text else None

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lgdk.app.limits import DiskBudget
+from lgdk.app.queue import Cancelled, PropagationQueue
 from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
@@ -44,15 +46,19 @@ class Progress:
 
 
 class Session:
-    """make_predictor() -> a fresh streaming predictor (the shipped model's by default)."""
+    """make_predictor() -> a fresh streaming predictor (the shipped model's by default).
+    With a `queue`, a propagation waits for its turn; with a `disk` budget, a video whose
+    frames would not fit is refused (checked before and while they are written)."""
 
     def __init__(self, folder: Path, make_predictor: Callable[[], Streaming],
                  prompt_method: str = DEFAULT_METHOD, max_frames: int = 3000,
-                 max_objects: int = 20) -> None:
+                 max_objects: int = 20, queue: PropagationQueue | None = None,
+                 disk: DiskBudget | None = None) -> None:
         self.folder = Path(folder)
         self.make_predictor = make_predictor
         self.prompt_method, self.max_frames, self.max_objects = (prompt_method, max_frames,
                                                                  max_objects)
+        self.queue, self.disk = queue, disk
         self.frames: list[Path] = []
         self.fps, self.size = 24.0, (0, 0)
         self.given: dict[int, np.ndarray] = {}  # frame -> (H, W) ids the user gave
@@ -65,31 +71,58 @@ class Session:
         self._thread: threading.Thread | None = None
 
     # ---- frames ------------------------------------------------------------------------
-    def load(self, frames: Iterator[np.ndarray], fps: float) -> None:
-        """Replace the video: frames (H, W, 3) uint8, at most `max_frames`."""
-        self.cancel(wait=True)
+    def load(self, frames: Iterator[np.ndarray], fps: float, announced: int = 0) -> None:
+        """Replace the video: frames (H, W, 3) uint8, at most `max_frames` (`announced`:
+        how many the source says it has, 0 if unknown). A video refused part-way leaves
+        no frames behind."""
+        if announced > self.max_frames:
+            raise self._too_long()
         with self.lock:
-            shutil.rmtree(self.folder / "frames", ignore_errors=True)
-            shutil.rmtree(self.folder / "results", ignore_errors=True)
-            (self.folder / "frames").mkdir(parents=True)
-            (self.folder / "results").mkdir()
-            self.frames, self.given, self.prompts, self.edited_from = [], {}, {}, None
-            self.progress, self.fps = Progress(), fps
-            for index, frame in enumerate(frames):
-                if index >= self.max_frames:
-                    self.frames = []
-                    raise VideoError(f"the video has more than {self.max_frames} frames, the "
-                                     "limit of this app; cut it shorter (or start the app "
-                                     "with a larger --max-frames)")
-                path = self.folder / "frames" / f"{index:05d}.jpg"
-                Image.fromarray(frame).save(path, quality=95, subsampling=0)
-                self.frames.append(path)
-            if not self.frames:
-                raise VideoError("the upload holds no frames")
+            self._reset(fps)
+            try:
+                self._write_frames(frames, announced)
+            except BaseException:
+                self.frames = []
+                shutil.rmtree(self.folder / "frames", ignore_errors=True)
+                raise
+
+    def _reset(self, fps: float) -> None:
+        self.cancel(wait=True)
+        for name in ("frames", "results"):
+            shutil.rmtree(self.folder / name, ignore_errors=True)
+            (self.folder / name).mkdir(parents=True)
+        self.frames, self.given, self.prompts, self.edited_from = [], {}, {}, None
+        self.progress, self.fps = Progress(), fps
+
+    def _write_frames(self, frames: Iterator[np.ndarray], announced: int) -> None:
+        written = 0
+        for index, frame in enumerate(frames):
+            if index >= self.max_frames:
+                raise self._too_long()
+            path = self.folder / "frames" / f"{index:05d}.jpg"
+            Image.fromarray(frame).save(path, quality=95, subsampling=0)
+            self.frames.append(path)
+            written += path.stat().st_size
+            if self.disk is not None and index % 25 == 0:  # room for what is still to come
+                ahead = max(announced - index - 1, 25) * written // (index + 1)
+                self.disk.check(ahead, "the video's frames")
             self.size = frame.shape[:2]
+        if not self.frames:
+            raise VideoError("the upload holds no frames")
+
+    def _too_long(self) -> VideoError:
+        return VideoError(f"the video has more than {self.max_frames} frames, the limit of "
+                          "this app; cut it shorter (or start the app with a larger "
+                          "--max-frames)")
 
     def load_source(self, source: FrameSource) -> None:
-        self.load((frame for _, frame in source), source.fps)
+        self.load((frame for _, frame in source), source.fps, len(source))
+
+    def share(self, frames: list[Path], fps: float, size: tuple[int, int]) -> None:
+        """Show frames that other sessions share (the demo clip): read, never written."""
+        with self.lock:
+            self._reset(fps)
+            self.frames, self.size = list(frames), size
 
     def frame(self, index: int) -> np.ndarray:
         return np.asarray(Image.open(self.frames[self._check_index(index)]).convert("RGB"))
@@ -205,8 +238,26 @@ class Session:
             self.edited_from = None
             self.progress = Progress(running=True, total=len(self.frames) - start)
             self._cancel.clear()
-            self._thread = threading.Thread(target=self._run, args=(start,), daemon=True)
+            self._thread = threading.Thread(target=self._queued_run, args=(start,),
+                                            daemon=True)
             self._thread.start()
+
+    def status(self) -> dict:
+        """The progress, with `queued`: the place in the queue while waiting (else 0)."""
+        queued = self.queue.position(self) if self.queue is not None else 0
+        return {**vars(self.progress), "queued": queued}
+
+    def _queued_run(self, start: int) -> None:
+        if self.queue is None:
+            self._run(start)
+            return
+        try:
+            with self.queue.turn(self, self._cancel):
+                self._run(start)
+        except Cancelled:  # left the queue: the frames to do stay to do
+            with self.lock:
+                self._edited(start)
+            self.progress.cancelled, self.progress.running = True, False
 
     def _run(self, start: int) -> None:
         try:
@@ -265,7 +316,7 @@ class Session:
             path = self._output("cutout.webm" if background is None else "cutout.mp4")
             sink = CutoutWriter.open(path, self.fps, background)
         elif kind == "cutout_png":
-            path = self._output("cutout_png")
+            path = self._output("cutout_png", factor=8)  # RGBA PNGs, then their zip
             sink = CutoutWriter.open(path, self.fps)
         else:
             raise SessionError(f"unknown download '{kind}'")
@@ -284,9 +335,13 @@ class Session:
                 out.write(png, png.name)
         return archive
 
-    def _output(self, name: str) -> Path:
+    def _output(self, name: str, factor: int = 1) -> Path:
+        """The path of a download; `factor`: its size in frames' JPEG sizes, at most."""
         if not self.frames:
             raise SessionError("no video loaded")
+        if self.disk is not None:
+            size = sum(p.stat().st_size for p in self.frames)
+            self.disk.check(factor * size, "the download")
         (self.folder / "outputs").mkdir(exist_ok=True)
         return self.folder / "outputs" / name
 

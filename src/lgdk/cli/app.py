@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+
+from lgdk.app.limits import add_app_flags, settings_from_args
 from lgdk.cli.common import add_setting_flags, load_models_and_settings
 from lgdk.errors import UserError
 
@@ -10,36 +14,42 @@ def add(sub) -> None:
     p = sub.add_parser("app", help="a local web page to cut objects out of a video")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default: this computer only)")
+                   help="address to listen on (default: this computer only; any other "
+                        "address requires the token)")
+    p.add_argument("--token", default=None,
+                   help="the secret every request must carry, in the printed URL (default: "
+                        "none on the loopback address, a new random one on any other)")
     p.add_argument("--checkpoint", action="append", default=None,
                    help="model checkpoint (default: the shipped model)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     add_setting_flags(p)
-    p.add_argument("--max-upload-mb", type=int, default=500)
-    p.add_argument("--max-frames", type=int, default=3000,
-                   help="longest video (in frames) a page may load")
-    p.add_argument("--session-minutes", type=float, default=60,
-                   help="an idle page's video and results are removed after this long")
+    add_app_flags(p)
     p.set_defaults(onnx=None)  # the app runs PyTorch models
 
 
 def run(args) -> int:
+    app_settings = settings_from_args(args)  # bad limits fail before anything loads
     try:
         import uvicorn
 
-        from lgdk.app.server import AppSettings, create_app
+        from lgdk.app.access import is_loopback, new_token
+        from lgdk.app.server import create_app
     except ImportError:
         raise UserError("lgdk app needs FastAPI and uvicorn: pip install 'lgdk[app]'") from None
     from lgdk.infer.loading import resolve_device
     from lgdk.infer.tta import make_predictor
 
-    if min(args.max_upload_mb, args.max_frames) < 1 or args.session_minutes <= 0:
-        raise UserError("--max-upload-mb, --max-frames and --session-minutes must be positive")
+    token = args.token
+    if token == "" or (token and not token.isprintable()):
+        raise UserError("--token must be printable text; leave it out for a random one")
+    if token is None and not is_loopback(args.host):
+        token = new_token()
     device = resolve_device(args.device)
     models, settings = load_models_and_settings(args, device)
-    app = create_app(lambda: make_predictor(models, settings, device),
-                     AppSettings(args.max_upload_mb, args.max_frames, args.session_minutes * 60))
-    print(f"lgdk app: open http://{args.host}:{args.port} in a browser (Ctrl+C stops it)",
-          flush=True)
+    app_settings = dataclasses.replace(app_settings, max_objects=settings.max_objects)
+    app = create_app(lambda: make_predictor(models, settings, device), app_settings, token)
+    shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{shown}:{args.port}/" + (f"?token={token}" if token else "")
+    print(f"lgdk app: open {url} in a browser (Ctrl+C stops it)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

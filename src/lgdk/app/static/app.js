@@ -1,4 +1,4 @@
-// lgdk app: the page's logic. Talks to the JSON API of lgdk.app.routes; frames are named
+// lgdk app: the page's logic. Talks to the JSON API of lgdk.app.server; frames are named
 // by number, the session id is this page's own.
 "use strict";
 
@@ -207,7 +207,10 @@ $("propagate").addEventListener("click", async () => {
     }
     $("progress").max = Math.max(1, p.total);
     $("progress").value = p.done;
-    $("progress-text").textContent = `${p.done}/${p.total} frames, ${p.fps.toFixed(1)} frames/s`;
+    $("progress-text").textContent = p.queued
+      ? `waiting for its turn: ${p.queued === 1 ? "next" : `number ${p.queued}`} in the queue ` +
+        "(other pages are propagating)"
+      : `${p.done}/${p.total} frames, ${p.fps.toFixed(1)} frames/s`;
     if (p.running) { setTimeout(poll, 300); return; }
     $("propagate").disabled = false;
     $("cancel").disabled = true;
