@@ -179,3 +179,11 @@ def test_app_flags_come_from_the_settings():
 
     assert settings_from_args(args).max_sessions == 5
     assert settings_from_args(args).max_running == 2
+
+
+@pytest.mark.parametrize("body", [b"{", b'{"frame": "x", "object": 1, "box": [1, 2]}'])
+def test_a_malformed_request_is_a_readable_error(server, body):
+    sid = json.loads(call(server, "/api/session", data=b"")[1])["session"]
+    status, answer = call(server, f"/api/{sid}/box", data=body,
+                          headers={"Content-Type": "application/json"})
+    assert status == 400 and "not what this app expects" in json.loads(answer)["error"]

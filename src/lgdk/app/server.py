@@ -19,6 +19,7 @@ from importlib import resources
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from PIL import Image
 from pydantic import BaseModel
@@ -90,6 +91,13 @@ def add_error_handlers(app: FastAPI) -> None:
     async def user_error(request: Request, exc: UserError):
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
         return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: "
+                             f"{e.get('msg', 'invalid')}" for e in exc.errors()[:3])
+        return JSONResponse({"error": f"the request is not what this app expects "
+                             f"({problems})"}, status_code=400)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):

@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs")
     parser.add_argument("--system-malloc", action="store_true",
                         help="keep the C library's default allocation settings (by default "
-                        "segment, demo and bench keep large freed blocks for reuse: faster "
-                        "on a CPU)")
+                        "segment, demo, bench and app keep large freed blocks for reuse: "
+                        "faster on a CPU; app also shares two arenas among its threads: "
+                        "less memory)")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS.values():
         command.add(sub)

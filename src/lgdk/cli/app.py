@@ -8,6 +8,7 @@ import socket
 from lgdk.app.limits import add_app_flags, settings_from_args
 from lgdk.cli.common import add_setting_flags, load_models_and_settings
 from lgdk.errors import UserError
+from lgdk.runtime import limit_malloc_arenas
 
 
 def add(sub) -> None:
@@ -44,6 +45,8 @@ def run(args) -> int:
         raise UserError("--token must be printable text; leave it out for a random one")
     if token is None and not is_loopback(args.host):
         token = new_token()
+    if not args.system_malloc:
+        limit_malloc_arenas(2)  # before the server's threads start
     device = resolve_device(args.device)
     models, settings = load_models_and_settings(args, device)
     app_settings = dataclasses.replace(app_settings, max_objects=settings.max_objects)
