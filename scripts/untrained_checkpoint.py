@@ -9,7 +9,7 @@ usage: python scripts/untrained_checkpoint.py --out runs/lite1-untrained.safeten
 import argparse
 import dataclasses
 
-from lgdk.config import apply_overrides, from_dict, to_dict, Config
+from lgdk.config import Config, apply_overrides, from_dict, to_dict
 from lgdk.infer.loading import default_checkpoint
 from lgdk.models.checkpoint import read_config, save_checkpoint
 from lgdk.models.network import build_model

@@ -83,7 +83,7 @@ def test_bad_uploads_are_readable_errors(server, name, payload, code, message):
 
 def test_an_upload_is_streamed_and_checked_before_it_is_stored(tmp_path, make_tiny_predictor):
     url, stop = serve(create_app(make_tiny_predictor, AppSettings(
-        max_upload_mb=5, disk_budget_mb=3, demo_frames=4, prompt_method="grabcut",
+        max_upload_mb=10, disk_budget_mb=8, demo_frames=4, prompt_method="grabcut",
         root=tmp_path)))
     try:
         sid = json.loads(call(url, "/api/session", data=b"")[1])["session"]
@@ -95,9 +95,10 @@ def test_an_upload_is_streamed_and_checked_before_it_is_stored(tmp_path, make_ti
                 archive.writestr(f"f{i}.png", png.getvalue())
         status, body = upload(url, sid, "frames.zip", frames.getvalue())
         assert status == 200 and json.loads(body)["frames"] == 3, body
-        status, body = upload(url, sid, "big.mp4", b"0" * (3 << 20))  # under 5 MB
+        status, body = upload(url, sid, "big.mp4", b"0" * (6 << 20))  # under 10 MB
         assert status == 413 and "--disk-budget-mb" in json.loads(body)["error"]
-        assert not (tmp_path.glob("lgdk-app-*/*/upload") and list(tmp_path.rglob("upload*")))
+        assert not list(tmp_path.glob("lgdk-app-*/*/upload"))  # nothing of it stored
+        assert len(list(tmp_path.glob(f"lgdk-app-*/{sid}/source/*"))) == 1  # the zip's frames
 
     finally:
         stop()

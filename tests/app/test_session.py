@@ -52,11 +52,12 @@ def test_propagate_then_correct_a_frame_and_propagate_again_from_there(
     first_run = [s.labels(i).copy() for i in range(8)]
     s.paint(5, 2, [(70, 40)], radius=8)  # a second object appears on frame 5
     corrected = s.labels(5).copy()
-    assert (corrected == 2).any() and s.edited_from == 5
+    assert (corrected == 2).any() and s.edited == {5}
     s.propagate()
     wait(s)
-    assert s.progress.total == 3  # frames 5, 6, 7
-    assert all(np.array_equal(s.labels(i), first_run[i]) for i in range(5))  # earlier kept
+    assert s.progress.total == 5  # frames 3-7: nearer to frame 5 than to frame 0
+    assert all(np.array_equal(s.labels(i), first_run[i]) for i in range(3))  # earlier kept
+    assert all((s.labels(i) == 2).any() for i in range(3, 8))
     assert np.array_equal(read_mask(tmp_path / "s/results/00005.png"), corrected)
     names = sorted(zipfile.ZipFile(s.masks_zip()).namelist())
     assert names == [f"{i:05d}.png" for i in range(8)]
@@ -102,7 +103,8 @@ def test_two_sessions_keep_their_videos_and_results_apart(tmp_path, make_tiny_pr
     sb.propagate()  # both at once
     wait(sa)
     wait(sb)
-    assert np.array_equal(sa.frame(4), np.asarray(Image.open(sa.frames[4])))
+    assert np.array_equal(sa.frame(4), a.frames[4])  # exactly, as the model sees it
+    assert np.abs(np.asarray(Image.open(sa.frames[4])).astype(int) - a.frames[4]).mean() < 5
     assert not np.array_equal(sa.frame(4), sb.frame(4))
     assert set(np.unique(sa.labels(7))) <= {0, 1} and set(np.unique(sb.labels(7))) <= {0, 3}
     assert sa.object_ids() == [1] and sb.object_ids() == [3]
@@ -142,3 +144,54 @@ def test_uploaded_zip_of_frames_loads_in_order_and_never_writes_outside(tmp_path
     (tmp_path / "bad.bin").write_bytes(b"not a zip")
     with pytest.raises(VideoError, match="not a readable zip"):
         load_upload(s, tmp_path / "bad.bin", "frames.zip")
+
+
+def test_the_app_the_cli_and_the_python_api_give_the_same_masks(tmp_path, tiny_checkpoint):
+    """One video job behind all three: the same frames, box and model give the same
+    masks, on every frame (frames before the prompted one included)."""
+    from lgdk.cli import main
+    from lgdk.infer.loading import load_models
+    from lgdk.infer.tta import make_predictor
+    from lgdk.prompts.spec import Box, ObjectPrompt
+    from lgdk.video.prompted import segment_from_prompts
+    from lgdk.video.video_io import open_frames
+
+    c = clip(frames=6)
+    (tmp_path / "frames").mkdir()
+    for i, frame in enumerate(c.frames):
+        Image.fromarray(frame).save(tmp_path / "frames" / f"{i:05d}.png")
+    box = tight_box(c.labels[2], 1)
+    assert main(["segment", str(tmp_path / "frames"), "--box", ",".join(map(str, box)),
+                 "--prompt-frame", "2", "--prompt-method", "grabcut", "--checkpoint",
+                 str(tiny_checkpoint), "--size", "0", "--out", str(tmp_path / "cli"),
+                 "--no-progress"]) == 0
+    models, settings = load_models([str(tiny_checkpoint)], "cpu", size=0)
+    make = lambda: make_predictor(models, settings, "cpu")  # noqa: E731
+    segment_from_prompts(make, tmp_path / "frames", [ObjectPrompt(1, box=Box(*box))],
+                         tmp_path / "api", 2, "grabcut", progress=False)
+    s = Session(tmp_path / "app", make, prompt_method="grabcut")
+    s.load_source(open_frames(tmp_path / "frames"))
+    s.box(2, 1, box)
+    s.propagate()
+    wait(s)
+    for i in range(6):
+        cli = read_mask(tmp_path / "cli" / f"{i:05d}.png")
+        assert np.array_equal(cli, read_mask(tmp_path / "api" / f"{i:05d}.png")), i
+        assert np.array_equal(cli, s.labels(i)), i
+    assert read_mask(tmp_path / "cli" / "00000.png").any()  # filled backwards
+
+
+def test_a_box_on_a_middle_frame_fills_the_frames_before_it(tmp_path, make_tiny_predictor):
+    c = clip()
+    s = session_on(tmp_path, make_tiny_predictor, c)
+    s.paint(4, 1, [(20, 20), (40, 30)], radius=6)
+    s.propagate()
+    wait(s)
+    assert s.progress.total == s.progress.done == 8 and s.progress.error is None
+    assert all(s.labels(i) is not None and (s.labels(i) == 1).any() for i in range(4))
+    s.clear(4)  # nothing given any more: no result stands
+    assert all(s.labels(i) is None for i in range(8))
+    s.paint(6, 1, [(20, 20)], radius=6)
+    s.propagate("forward")
+    wait(s)
+    assert s.progress.total == 2 and all(s.labels(i) is None for i in range(6))

@@ -213,3 +213,21 @@ def test_checkpoints_from_before_the_inference_section_keep_their_settings():
     data["train"]["val_size"] = 480
     cfg = config_from_json(json.dumps(data))
     assert (cfg.inference.size, cfg.inference.top_k) == (384, 20)
+
+
+def test_a_given_object_is_where_its_mask_says_and_nowhere_else():
+    import torch
+
+    from lgdk.infer.predictor import merge_given_mask
+
+    probs = torch.zeros(3, 4, 4)
+    probs[1, :, :2] = 1.0  # object 1 predicted on the left half
+    probs[2, :, 2:] = 1.0  # object 2 on the right half
+    probs[0] = 1 - probs[1:].sum(0)
+    mask = np.zeros((4, 4), np.uint8)
+    mask[0, 3] = 1  # the user says: object 1 is here only
+    ids = [1, 2]
+    out = merge_given_mask(probs, mask, ids, max_objects=8)
+    assert out[1].sum() == 1 and out[1, 0, 3] == 1
+    assert out[2, 0, 3] == 0 and out[2, 1:, 2:].min() == 1  # object 2 keeps the rest
+    assert torch.allclose(out.sum(0), torch.ones(4, 4))

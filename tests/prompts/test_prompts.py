@@ -95,7 +95,7 @@ def test_segment_from_a_box_on_a_later_frame(tmp_path, tiny_checkpoint, capsys):
     assert code == 0 and "prompt_mask.png" in capsys.readouterr().out
     prompt = read_mask(tmp_path / "out" / "prompt_mask.png")
     assert set(np.unique(prompt).tolist()) == {0, 1}
-    assert not read_mask(tmp_path / "out" / "00000.png").any()  # before the prompted frame
+    assert read_mask(tmp_path / "out" / "00000.png").any()  # filled backwards
     assert np.array_equal(read_mask(tmp_path / "out" / "00001.png"), prompt)
     assert len(list((tmp_path / "out").glob("0*.png"))) == 4
 

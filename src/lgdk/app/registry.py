@@ -22,6 +22,7 @@ from lgdk.app.queue import PropagationQueue
 from lgdk.app.session import Session, SessionError
 from lgdk.data.procedural import generate_clip
 from lgdk.errors import UserError
+from lgdk.video.video_io import FrameSource, open_frames
 
 DEMO_FPS = 12.0
 ENDED_KEPT = 4096  # ended sessions whose reason is still told
@@ -40,7 +41,8 @@ class Sessions:
         self.items: OrderedDict[str, Session] = OrderedDict()  # least recently used first
         self.ended: OrderedDict[str, str] = OrderedDict()  # sid -> why it ended
         self.lock = threading.Lock()
-        self.demo, self.demo_size = write_demo(self.root / "demo", settings.demo_frames)
+        self.demo, self.demo_source, self.demo_size = write_demo(self.root / "demo",
+                                                                 settings.demo_frames)
 
     def create(self) -> tuple[str, Session]:
         self.expire()
@@ -54,7 +56,7 @@ class Sessions:
         if victim is not None:
             self._close(victim, "it was the least recently used of the "
                         f"{self.settings.max_sessions} pages this app keeps open")
-        session.share(self.demo, DEMO_FPS, self.demo_size)
+        session.share(self.demo, self.demo_source, self.demo_size)
         return sid, session
 
     def _make_room(self) -> str | None:
@@ -113,13 +115,18 @@ def demo_clip(count: int, seed: int = 7):
     return generate_clip(np.random.default_rng(seed), 360, 640, count, num_objects=2)
 
 
-def write_demo(folder: Path, count: int) -> tuple[list[Path], tuple[int, int]]:
-    """The demo clip's frames as read-only JPEGs (as a session stores its frames)."""
-    folder.mkdir(parents=True)
-    paths = []
+def write_demo(folder: Path, count: int) -> tuple[list[Path], FrameSource, tuple[int, int]]:
+    """The demo clip's frames as read-only files: lossless PNGs the model reads, JPEGs
+    for the page (as a session stores an upload's)."""
+    (folder / "source").mkdir(parents=True)
+    shown = []
     for index, frame in enumerate(demo_clip(count).frames):
-        path = folder / f"{index:05d}.jpg"
-        Image.fromarray(frame).save(path, quality=95, subsampling=0)
-        os.chmod(path, stat.S_IRUSR | stat.S_IRGRP)
-        paths.append(path)
-    return paths, frame.shape[:2]
+        paths = (folder / "source" / f"{index:05d}.png", folder / f"{index:05d}.jpg")
+        Image.fromarray(frame).save(paths[0], compress_level=1)
+        Image.fromarray(frame).save(paths[1], quality=95, subsampling=0)
+        for path in paths:
+            os.chmod(path, stat.S_IRUSR | stat.S_IRGRP)
+        shown.append(paths[1])
+    source = open_frames(folder / "source")
+    source.fps = DEMO_FPS
+    return shown, source, frame.shape[:2]

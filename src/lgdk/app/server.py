@@ -123,7 +123,8 @@ def add_page_routes(app: FastAPI) -> None:
 def info(sid: str, session) -> dict:
     height, width = session.size
     return {"session": sid, "frames": len(session.frames), "width": width, "height": height,
-            "fps": session.fps, "objects": session.object_ids()}
+            "fps": session.fps, "objects": session.object_ids(),
+            "video": session.store.version}  # in frame URLs: a new video, new URLs
 
 
 def add_session_routes(app: FastAPI, sessions: Sessions) -> None:
@@ -153,7 +154,8 @@ def add_session_routes(app: FastAPI, sessions: Sessions) -> None:
     def frame(sid: str, index: int):
         session = sessions.get(sid)
         session.frame(index)  # checks the index
-        return FileResponse(session.frames[index], media_type="image/jpeg")
+        return FileResponse(session.frames[index], media_type="image/jpeg",
+                            headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/{sid}/mask/{index}.png")
     def mask(sid: str, index: int):
@@ -194,8 +196,8 @@ def add_prompt_routes(app: FastAPI, sessions: Sessions) -> None:
 
 def add_result_routes(app: FastAPI, sessions: Sessions) -> None:
     @app.post("/api/{sid}/propagate")
-    def propagate(sid: str):
-        sessions.get(sid).propagate()
+    def propagate(sid: str, direction: str | None = None):
+        sessions.get(sid).propagate(direction)
         return {"started": True}
 
     @app.post("/api/{sid}/cancel")

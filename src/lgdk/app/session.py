@@ -2,8 +2,10 @@
 brush), propagation in a background thread, and the downloads. No web code here: the
 server (`lgdk.app.server`) maps requests to these calls, and tests call them directly.
 
-Everything lives in the session's own temporary folder: frames as JPEG, results as
-indexed PNGs (memory stays flat on long videos), outputs built on demand.
+Everything lives in the session's own temporary folder (`lgdk.app.store`: the source
+the model reads, a JPEG of each frame for the page), results as indexed PNGs (memory
+stays flat on long videos), outputs built on demand. Propagation is the video job of
+`lgdk segment` (`lgdk.video.job`): from each frame the user gave a mask on, both ways.
 """
 
 from __future__ import annotations
@@ -17,18 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from lgdk.app.limits import DiskBudget
 from lgdk.app.queue import Cancelled, PropagationQueue
+from lgdk.app.store import FrameStore
 from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
 from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
 from lgdk.video.cutout import CutoutWriter
+from lgdk.video.job import Reach, VideoJob, plan
 from lgdk.video.sinks import OverlayWriter
-from lgdk.video.video_io import FrameSource, VideoError
+from lgdk.video.video_io import FrameSource
 
 
 class SessionError(UserError):
@@ -59,11 +62,11 @@ class Session:
         self.prompt_method, self.max_frames, self.max_objects = (prompt_method, max_frames,
                                                                  max_objects)
         self.queue, self.disk = queue, disk
-        self.frames: list[Path] = []
-        self.fps, self.size = 24.0, (0, 0)
+        self.store = FrameStore(self.folder, max_frames, disk)
         self.given: dict[int, np.ndarray] = {}  # frame -> (H, W) ids the user gave
         self.prompts: dict[tuple[int, int], ObjectPrompt] = {}  # (frame, object) -> prompt
-        self.edited_from: int | None = None  # earliest frame edited since the last run
+        self.edited: set[int] = set()  # given frames whose reach is to propagate again
+        self.direction = "both"
         self.progress = Progress()
         self.lock = threading.RLock()
         self.last_used = time.monotonic()
@@ -71,61 +74,50 @@ class Session:
         self._thread: threading.Thread | None = None
 
     # ---- frames ------------------------------------------------------------------------
+    @property
+    def frames(self) -> list[Path]:
+        """The page's JPEG of each frame."""
+        return self.store.shown
+
+    @property
+    def fps(self) -> float:
+        return self.store.fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.store.size
+
     def load(self, frames: Iterator[np.ndarray], fps: float, announced: int = 0) -> None:
         """Replace the video: frames (H, W, 3) uint8, at most `max_frames` (`announced`:
         how many the source says it has, 0 if unknown). A video refused part-way leaves
         no frames behind."""
-        if announced > self.max_frames:
-            raise self._too_long()
         with self.lock:
-            self._reset(fps)
-            try:
-                self._write_frames(frames, announced)
-            except BaseException:
-                self.frames = []
-                shutil.rmtree(self.folder / "frames", ignore_errors=True)
-                raise
-
-    def _reset(self, fps: float) -> None:
-        self.cancel(wait=True)
-        for name in ("frames", "results"):
-            shutil.rmtree(self.folder / name, ignore_errors=True)
-            (self.folder / name).mkdir(parents=True)
-        self.frames, self.given, self.prompts, self.edited_from = [], {}, {}, None
-        self.progress, self.fps = Progress(), fps
-
-    def _write_frames(self, frames: Iterator[np.ndarray], announced: int) -> None:
-        written = 0
-        for index, frame in enumerate(frames):
-            if index >= self.max_frames:
-                raise self._too_long()
-            path = self.folder / "frames" / f"{index:05d}.jpg"
-            Image.fromarray(frame).save(path, quality=95, subsampling=0)
-            self.frames.append(path)
-            written += path.stat().st_size
-            if self.disk is not None and index % 25 == 0:  # room for what is still to come
-                ahead = max(announced - index - 1, 25) * written // (index + 1)
-                self.disk.check(ahead, "the video's frames")
-            self.size = frame.shape[:2]
-        if not self.frames:
-            raise VideoError("the upload holds no frames")
-
-    def _too_long(self) -> VideoError:
-        return VideoError(f"the video has more than {self.max_frames} frames, the limit of "
-                          "this app; cut it shorter (or start the app with a larger "
-                          "--max-frames)")
+            self._reset()
+            self.store.load_arrays(frames, fps, announced)
 
     def load_source(self, source: FrameSource) -> None:
-        self.load((frame for _, frame in source), source.fps, len(source))
+        """Replace the video by a file or folder of frames (kept as it is: the model
+        reads it as `lgdk segment` would)."""
+        with self.lock:
+            self._reset()
+            self.store.load_source(source)
 
-    def share(self, frames: list[Path], fps: float, size: tuple[int, int]) -> None:
+    def share(self, frames: list[Path], source: FrameSource, size: tuple[int, int]) -> None:
         """Show frames that other sessions share (the demo clip): read, never written."""
         with self.lock:
-            self._reset(fps)
-            self.frames, self.size = list(frames), size
+            self._reset()
+            self.store.share(frames, source, size)
+
+    def _reset(self) -> None:
+        self.cancel(wait=True)
+        shutil.rmtree(self.folder / "results", ignore_errors=True)
+        (self.folder / "results").mkdir(parents=True)
+        self.given, self.prompts, self.edited = {}, {}, set()
+        self.progress = Progress()
 
     def frame(self, index: int) -> np.ndarray:
-        return np.asarray(Image.open(self.frames[self._check_index(index)]).convert("RGB"))
+        """Frame `index` as the model sees it."""
+        return self.store.frame(self._check_index(index))
 
     def _check_index(self, index: int) -> int:
         if not 0 <= index < len(self.frames):
@@ -192,7 +184,7 @@ class Session:
         with self.lock:
             self.given.pop(self._check_index(index), None)
             self.prompts = {k: v for k, v in self.prompts.items() if k[0] != index}
-            self._edited(index)
+            self._neighbours_edited(index)
 
     def _check_idle(self) -> None:
         if self.progress.running:
@@ -217,74 +209,89 @@ class Session:
         with self.lock:
             if object_ids(mask):
                 self.given[index] = mask
+                self.edited.add(index)
             else:
                 self.given.pop(index, None)
-            self._edited(index)
+                self._neighbours_edited(index)
 
-    def _edited(self, index: int) -> None:
-        self.edited_from = index if self.edited_from is None else min(self.edited_from, index)
+    def _neighbours_edited(self, index: int) -> None:
+        """Frame `index` holds no given mask now: the given frames beside it reach over
+        its frames instead."""
+        self.edited.discard(index)
+        self.edited |= {max((g for g in self.given if g < index), default=None),
+                        min((g for g in self.given if g > index), default=None)} - {None}
+        if not self.given:  # nothing to propagate from: the results are void
+            shutil.rmtree(self.folder / "results", ignore_errors=True)
+            (self.folder / "results").mkdir(parents=True)
 
     # ---- propagation -------------------------------------------------------------------
-    def propagate(self) -> None:
-        """Start propagating in a background thread, from the earliest frame edited since
-        the last run (earlier results stand); given masks before it seed the memory."""
+    def propagate(self, direction: str | None = None) -> None:
+        """Start propagating in a background thread (waiting for its turn in the queue),
+        from each given frame edited since the last run (all of them the first time),
+        both ways unless `direction` says otherwise; other frames' results stand."""
         with self.lock:
             if self.progress.running:
                 raise SessionError("propagation is already running; wait or cancel it")
             if not self.given:
                 raise SessionError("no object yet: draw a box, click or paint on a frame "
                                    "first")
-            start = min(self.given) if self.edited_from is None else self.edited_from
-            self.edited_from = None
-            self.progress = Progress(running=True, total=len(self.frames) - start)
+            if direction is not None:
+                plan([0], direction)  # checks it
+                if direction != self.direction:
+                    self.direction, self.edited = direction, set(self.given)
+            edited = set(self.edited) or set(self.given)
+            self.edited = set()
+            reaches = [r for r in plan(list(self.given), self.direction) if r.given in edited]
+            total = sum(self._reach_length(r) for r in reaches)
+            self.progress = Progress(running=True, total=total)
             self._cancel.clear()
-            self._thread = threading.Thread(target=self._queued_run, args=(start,),
+            self._thread = threading.Thread(target=self._queued_run, args=(edited,),
                                             daemon=True)
             self._thread.start()
+
+    def _reach_length(self, reach: Reach) -> int:
+        low = reach.given if reach.back_to is None else reach.back_to
+        high = len(self.frames) if reach.forward_to is None else reach.forward_to
+        return max(0, min(high, len(self.frames)) - low)
 
     def status(self) -> dict:
         """The progress, with `queued`: the place in the queue while waiting (else 0)."""
         queued = self.queue.position(self) if self.queue is not None else 0
         return {**vars(self.progress), "queued": queued}
 
-    def _queued_run(self, start: int) -> None:
+    def _queued_run(self, edited: set[int]) -> None:
         if self.queue is None:
-            self._run(start)
+            self._run(edited)
             return
         try:
             with self.queue.turn(self, self._cancel):
-                self._run(start)
-        except Cancelled:  # left the queue: the frames to do stay to do
+                self._run(edited)
+        except Cancelled:  # left the queue: those frames stay to do
             with self.lock:
-                self._edited(start)
+                self.edited |= edited
             self.progress.cancelled, self.progress.running = True, False
 
-    def _run(self, start: int) -> None:
+    def _run(self, edited: set[int]) -> None:
+        job = VideoJob(self.store.source, self.make_predictor)
+        job.cancelled = self._cancel.is_set
         try:
-            predictor = self.make_predictor()
-            for index in sorted(i for i in self.given if i < start):  # memory of earlier masks
-                predictor.step(self.frame(index), self.given[index])
+            for index, mask in self.given.items():
+                job.give(index, mask)
             began = time.perf_counter()
-            for index in range(start, len(self.frames)):
-                if self._cancel.is_set():
-                    self.progress.cancelled = True
-                    break
-                self._propagate_frame(predictor, index)
+            for result in job.propagate(self.direction, only=edited, in_order=False):
+                write_mask(self.folder / "results" / f"{result.index:05d}.png", result.labels)
                 self.progress.done += 1
                 self.progress.fps = self.progress.done / (time.perf_counter() - began)
+            if self._cancel.is_set():
+                self.progress.cancelled = True
+                with self.lock:
+                    self.edited |= edited  # what was not done stays to do
         except Exception as exc:  # shown in the page; the server keeps running
             self.progress.error = str(exc) if isinstance(exc, UserError) else \
                 f"propagation failed: {type(exc).__name__}: {exc}"
         finally:
+            job.close()
             self.progress.running = False
-
-    def _propagate_frame(self, predictor: Streaming, index: int) -> None:
-        mask = self.given.get(index)
-        if mask is None and not predictor.object_ids:
-            labels = np.zeros(self.size, np.uint8)  # no object has appeared yet
-        else:
-            labels = predictor.labels(predictor.step(self.frame(index), mask))
-        write_mask(self.folder / "results" / f"{index:05d}.png", labels)
 
     def cancel(self, wait: bool = False) -> None:
         self._cancel.set()
@@ -321,8 +328,8 @@ class Session:
         else:
             raise SessionError(f"unknown download '{kind}'")
         try:
-            for index, labels in enumerate(self.final_labels()):
-                sink.write(self.frame(index), labels)
+            for frame, labels in zip(self.store.frames(), self.final_labels()):
+                sink.write(frame, labels)
             sink.close()
         except BaseException:
             sink.abort()
@@ -347,6 +354,7 @@ class Session:
 
     def close(self) -> None:
         self.cancel(wait=True)
+        self.store.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

@@ -5,7 +5,9 @@ or a zip of frames."""
 
 from __future__ import annotations
 
+import re
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -148,26 +150,32 @@ def load_upload(session: Session, upload: Path, name: str) -> None:
     try:
         _load_upload(session, upload, name)
     except VideoError as exc:
-        text = str(exc).replace(str(upload.with_suffix(Path(name).suffix.lower())), name)
-        raise VideoError(text.replace(str(upload.parent), "the upload")) from None
+        text = re.sub(r"\S*upload-\d+(\.\w+)?", name, str(exc))
+        raise VideoError(text.replace(str(session.folder), "the upload")) from None
 
 
 def _load_upload(session: Session, upload: Path, name: str) -> None:
+    """The file (or the zip's frames) goes to the session's source/ folder, where it stays
+    as the video the model reads."""
     suffix = Path(name).suffix.lower()
-    if suffix == ".zip":
-        session.load_source(open_frames(_unzip(upload, name, session.disk)))
-        return
-    if suffix not in VIDEO_EXTS:
+    if suffix != ".zip" and suffix not in VIDEO_EXTS:
         raise VideoError(f"{name}: give a video ({', '.join(VIDEO_EXTS)}) or a zip of frames")
-    target = upload.with_suffix(suffix)
-    upload.rename(target)
-    session.load_source(open_frames(target))
+    (session.folder / "source").mkdir(parents=True, exist_ok=True)
+    target = session.folder / "source" / f"upload-{time.monotonic_ns()}{suffix}"
+    try:
+        if suffix == ".zip":
+            target = _unzip(upload, name, session.disk, target.with_suffix(""))
+        else:
+            upload.rename(target)
+        session.load_source(open_frames(target))
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(
+            missing_ok=True)
+        raise
 
 
-def _unzip(upload: Path, name: str, disk: DiskBudget | None) -> Path:
-    """The zip's image files into a folder beside it, named by their natural order."""
-    folder = upload.parent / "unzipped"
-    shutil.rmtree(folder, ignore_errors=True)
+def _unzip(upload: Path, name: str, disk: DiskBudget | None, folder: Path) -> Path:
+    """The zip's image files into `folder`, named by their natural order."""
     folder.mkdir()
     try:
         with zipfile.ZipFile(upload) as archive:

@@ -10,6 +10,7 @@ from pathlib import Path
 from lgdk.cli.common import add_setting_flags, load_models_and_settings
 from lgdk.errors import UserError
 from lgdk.prompts import METHODS
+from lgdk.video.job import DIRECTIONS
 
 PARTIAL_EXIT = 3  # segment: the video stopped decoding early; the decoded frames' masks stand
 
@@ -37,6 +38,11 @@ def add(sub) -> None:
                         "object of the --box before it, or starts one; ,ID names the object")
     p.add_argument("--prompt-frame", type=int, default=0,
                    help="the frame the boxes and clicks are on (default 0)")
+    p.add_argument("--direction", default="both", choices=DIRECTIONS,
+                   help="from each frame with a mask or prompts: both ways (default; a frame "
+                        "between two given frames follows the nearer), forward only (frames "
+                        "before the first given one stay empty) or backward only. --dataset "
+                        "always runs forward (the benchmarks' protocol)")
     p.add_argument("--prompt-method", default=None, choices=METHODS,
                    help="how prompts become a mask: the prompt network (learned, the "
                         "default), GrabCut refined by the segmentation network (network) "
@@ -96,8 +102,9 @@ def run(args) -> int:
     if args.prompts:
         summary = _segment_prompted(args, make, outputs, settings.max_objects, progress)
     else:
-        summary = segment_video(make(), open_frames(args.input), MaskProvider(args.mask),
-                                Path(args.out), outputs, args.save_probs, progress)
+        summary = segment_video(make, open_frames(args.input), MaskProvider(args.mask),
+                                Path(args.out), outputs, args.save_probs, progress,
+                                args.direction)
     print(summary.line())
     if summary.incomplete:
         print(f"lgdk segment: warning: {summary.incomplete}", file=sys.stderr)
@@ -125,7 +132,8 @@ def _segment_prompted(args, make, outputs, max_objects: int, progress: bool):
 
     summary = segment_from_prompts(make, args.input, group_prompts(args.prompts), args.out,
                                    args.prompt_frame, args.prompt_method or DEFAULT_METHOD,
-                                   outputs, args.save_probs, progress, max_objects)
+                                   outputs, args.save_probs, progress, max_objects,
+                                   args.direction)
     print(f"first mask from the prompts: {Path(args.out) / PROMPT_MASK}")
     return summary
 

@@ -212,8 +212,8 @@ def merge_given_mask(probs: torch.Tensor, mask: np.ndarray, object_ids: list[int
         covered |= given == i
     out = torch.zeros(1 + len(object_ids), *probs.shape[1:], device=probs.device)
     out[: probs.shape[0]] = probs * (~covered)
-    for i in ids:
-        out[1 + object_ids.index(i)][given == i] = 1.0
+    for i in ids:  # a given object is where its mask says, and nowhere else
+        out[1 + object_ids.index(i)] = (given == i).to(out.dtype)
     out[0] = (1 - out[1:].sum(dim=0)).clamp(0, 1)
     return out
 

@@ -40,13 +40,14 @@ def check_output_folder(out_dir: Path) -> None:
                           "folder you can write to")
 
 
-def check_not_an_input(out_dir: Path, frames: Path, mask: Path,
+def check_not_an_input(out_dir: Path, frames: Path, mask: Path | None,
                        frame_names: list[str] | None) -> None:
     """Masks written into the frames' folder or the given masks' folder (or beside a
     given mask named like a frame) would overwrite the inputs."""
     target = Path(os.path.realpath(out_dir))
-    inputs = [frames, mask] if mask.is_dir() else [frames]
-    if not mask.is_dir() and (frame_names is None or mask.stem in frame_names):
+    inputs = [frames, mask] if mask is not None and mask.is_dir() else [frames]
+    if mask is not None and not mask.is_dir() and (frame_names is None
+                                                    or mask.stem in frame_names):
         inputs.append(mask.parent)
     for path in inputs:
         if path.is_dir() and target == Path(os.path.realpath(path)):

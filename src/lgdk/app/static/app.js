@@ -7,8 +7,8 @@ const canvas = $("canvas");
 const ctx = canvas.getContext("2d");
 const PALETTE = [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
                  [128, 0, 128], [0, 128, 128], [128, 128, 128], [64, 0, 0], [192, 0, 0]];
-const state = { sid: null, frames: 0, index: 0, fps: 12, object: 1, playing: false,
-                busy: false, drag: null };
+const state = { sid: null, video: 0, frames: 0, index: 0, fps: 12, object: 1,
+                playing: false, busy: false, drag: null };
 const images = { frame: new Image(), mask: new Image() };
 
 function status(text, error = false) {
@@ -33,6 +33,7 @@ function colour(id) {  // the DAVIS colour brightened, as the server draws masks
 
 function setInfo(info) {
   state.frames = info.frames;
+  state.video = info.video;  // part of frame URLs: a new video never shows cached frames
   state.fps = info.fps || 12;
   canvas.width = info.width;
   canvas.height = info.height;
@@ -64,7 +65,7 @@ async function show(index, fresh = true) {
   $("slider").value = index;
   $("frame-number").textContent = `frame ${index}`;
   const stamp = fresh ? `?t=${Date.now()}` : "";
-  await Promise.all([load(images.frame, `/api/${state.sid}/frame/${index}.jpg`),
+  await Promise.all([load(images.frame, `/api/${state.sid}/frame/${index}.jpg?v=${state.video}`),
                      load(images.mask, `/api/${state.sid}/mask/${index}.png${stamp}`)]);
   draw();
 }
@@ -166,7 +167,7 @@ $("new-object").addEventListener("click", async () => {
 
 function currentInfo() {
   return { frames: state.frames, fps: state.fps, width: canvas.width, height: canvas.height,
-           objects: [...$("object").options].map((o) => Number(o.value)) };
+           video: state.video, objects: [...$("object").options].map((o) => Number(o.value)) };
 }
 
 $("clear").addEventListener("click", () => edit(() => post("/clear", { frame: state.index })));

@@ -1,0 +1,246 @@
+"""One video job: a video, the masks (or prompts) given on any of its frames, and
+propagation from each given frame forwards and backwards. `lgdk segment`, its prompted
+path and `lgdk app` all drive it.
+
+    job = VideoJob(open_frames("video.mp4"), make_predictor)
+    job.give(25, mask)                      # (H, W) object ids on frame 25
+    for result in job.propagate("both"):    # every frame, in order
+        result.index, result.labels         # (H, W) uint8 ids
+
+Which given frame a frame's result comes from (`plan`): the nearer one in time (on a
+tie, the earlier); frames before the first given frame from it, backwards; frames after
+the last, forwards. The forward pass from a given frame starts with the nearest earlier
+given frames in memory (up to `SEEDS`; objects given there carry on); the backward pass
+starts from the forward pass's labels of the given frame itself. With `forward` alone
+there is one pass from the first given frame, taking each later given mask as it
+comes (the DAVIS / YouTube-VOS protocol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lgdk.data.masks import object_ids
+from lgdk.errors import UserError
+from lgdk.video.frames import Frames, Spill
+from lgdk.video.video_io import FrameSource
+
+if TYPE_CHECKING:  # the job runs any predictor it is given; torch is not needed to plan
+    from lgdk.infer.predictor import Streaming
+
+DIRECTIONS = ("both", "forward", "backward")
+SEEDS = 3  # earlier given frames a forward pass starts with in memory
+
+Given = np.ndarray | Callable[[np.ndarray], np.ndarray]  # a mask, or frame -> mask
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The frames one given frame labels: `back_to`..`given` - 1 backwards (none when
+    `back_to` is None), `given`..`forward_to` - 1 forwards (to the end when None)."""
+
+    given: int
+    back_to: int | None
+    forward_to: int | None
+
+    def covers(self, index: int) -> bool:
+        low = self.given if self.back_to is None else self.back_to
+        return low <= index and (self.forward_to is None or index < self.forward_to)
+
+
+def plan(given: list[int], direction: str = "both") -> list[Reach]:
+    """The reach of each given frame (in order) so that every frame, or with one
+    direction every frame on that side of a given frame, is labelled exactly once."""
+    if direction not in DIRECTIONS:
+        raise UserError(f"--direction must be one of {', '.join(DIRECTIONS)}, not "
+                        f"'{direction}'")
+    frames = sorted(set(given))
+    if not frames:
+        return []
+    if direction == "forward":
+        return [Reach(frames[0], None, None)]
+    reaches = []
+    for i, g in enumerate(frames):
+        before = frames[i - 1] if i else None
+        after = frames[i + 1] if i + 1 < len(frames) else None
+        if direction == "backward":
+            back = 0 if before is None else before + 1
+            reaches.append(Reach(g, back if back < g else None, g + 1))
+            continue
+        back = 0 if before is None else (before + g) // 2 + 1
+        forward = None if after is None else (g + after) // 2 + 1
+        reaches.append(Reach(g, back if back < g else None, forward))
+    return reaches
+
+
+@dataclass
+class Result:
+    index: int
+    name: str
+    frame: np.ndarray  # (H, W, 3) uint8
+    labels: np.ndarray  # (H, W) uint8 object ids
+    probs: np.ndarray | None  # (1+N, H, W) float16 over background + `object_ids`
+    object_ids: list[int]
+
+
+class VideoJob:
+    """make_predictor() -> a fresh streaming predictor, one a pass."""
+
+    def __init__(self, source: FrameSource, make_predictor: Callable[[], Streaming],
+                 spill: Spill | None = None) -> None:
+        self.frames = Frames(source, spill)
+        self.make_predictor = make_predictor
+        self.given: dict[int, Given] = {}
+        self.cancelled: Callable[[], bool] = lambda: False  # checked between frames
+        self.keep_probs = False  # Result.probs: the probabilities, else None
+
+    def give(self, index: int, mask: Given) -> None:
+        """The mask of frame `index` ((H, W) ids), or a function of the frame that makes
+        it (boxes and clicks), called when the frame is first read."""
+        if index < 0:
+            raise UserError(f"frame {index} does not exist; frames count from 0")
+        self.given[index] = mask
+
+    def mask(self, index: int) -> np.ndarray:
+        mask = self.given[index]
+        if callable(mask):
+            frame = self.frames.get(index)
+            if frame is None:
+                raise UserError(f"frame {index} does not exist; the video has "
+                                f"{self.frames.count} frames")
+            mask = self.given[index] = mask(frame)
+        return mask
+
+    def propagate(self, direction: str = "both", only: set[int] | None = None,
+                  in_order: bool = True) -> Iterator[Result]:
+        """Every frame's result (`in_order`: by frame number, frames no reach covers as
+        empty masks; else as made: only the frames the reaches cover, and less kept in
+        memory). `only`: the reaches of these given frames alone (after a correction)."""
+        reaches = [r for r in plan(list(self.given), direction)
+                   if only is None or r.given in only]
+        results = self._run(reaches)
+        if not in_order:
+            return results
+        return _in_order(results, self.frames, lambda i: any(r.covers(i) for r in reaches))
+
+    def _run(self, reaches: list[Reach]) -> Iterator[Result]:
+        for i, reach in enumerate(reaches):
+            nxt = reaches[i + 1] if i + 1 < len(reaches) else None
+            yield from self._reach(reach, nxt)
+            self._release_below(nxt)
+            if self.cancelled():
+                return
+
+    def _reach(self, reach: Reach, nxt: Reach | None) -> Iterator[Result]:
+        g = reach.given
+        forward = self.make_predictor()
+        for seed in [s for s in sorted(self.given) if s < g][-SEEDS:]:
+            forward.step(self.frames.get(seed), self.mask(seed))
+        if self.frames.get(g) is None:
+            count = self.frames.count
+            raise UserError(f"frame {g} is given a mask or prompts, but {self.frames.source.path}"
+                            f" has only {count} frames; give a frame number below {count}")
+        first = self._step(forward, g, self.mask(g))
+        yield first
+        if reach.back_to is not None:
+            yield from self._backward(g, reach.back_to, first.labels)
+        index = g + 1
+        keep = self._seeds(nxt)
+        while (reach.forward_to is None or index < reach.forward_to) and not self.cancelled():
+            given = self.mask(index) if index in self.given else None
+            result = self._step(forward, index, given)
+            if result is None:
+                return  # the end of the video
+            yield result
+            if index not in keep:
+                self.frames.release(index)  # used: out in order by now
+            index += 1
+
+    def _backward(self, g: int, back_to: int, labels: np.ndarray) -> Iterator[Result]:
+        backward = self.make_predictor()
+        backward.step(self.frames.get(g), labels)
+        for index in range(g - 1, back_to - 1, -1):
+            if self.cancelled():
+                return
+            yield self._step(backward, index, None)
+
+    def _step(self, predictor: Streaming, index: int, mask) -> Result | None:
+        frame = self.frames.get(index)
+        if frame is None:
+            return None
+        if mask is None and not predictor.object_ids:
+            labels, probs = np.zeros(frame.shape[:2], np.uint8), None
+        else:
+            if mask is not None and not object_ids(mask) and not predictor.object_ids:
+                raise UserError(f"the mask of frame {self.frames.name(index)} holds no "
+                                "object; draw at least one")
+            out = predictor.step(frame, mask)
+            labels = predictor.labels(out)
+            probs = out.float().cpu().numpy().astype(np.float16) if self.keep_probs else None
+        return Result(index, self.frames.name(index), frame, labels, probs,
+                      list(predictor.object_ids))
+
+    def _seeds(self, nxt: Reach | None) -> set[int]:
+        """Given frames that the next reach's forward pass starts with."""
+        if nxt is None:
+            return set()
+        return set([s for s in sorted(self.given) if s < nxt.given][-SEEDS:])
+
+    def _release_below(self, nxt: Reach | None) -> None:
+        """Frames below the next reach's first frame are read no more, but for given
+        frames that seed it."""
+        low = None if nxt is None else (nxt.given if nxt.back_to is None else nxt.back_to)
+        keep = self._seeds(nxt)
+        for index in range(self.frames.decoded if low is None else low):
+            if index not in keep:
+                self.frames.release(index)
+
+    def close(self) -> None:
+        self.frames.close()
+
+
+def _in_order(results: Iterator[Result], frames: Frames,
+              covered: Callable[[int], bool]) -> Iterator[Result]:
+    """Results by frame number: a backward pass's results wait (their masks and
+    probabilities in the job's spill store, where their frames are kept already) until
+    the frames before them are out. A frame no reach covers comes out as an empty mask."""
+    spill, waiting, expected = frames.spill, {}, 0
+    for result in results:
+        while expected < result.index and not covered(expected):
+            yield _empty(frames, expected)
+            expected += 1
+        if result.index != expected:
+            spill.put(("labels", result.index), result.labels)
+            if result.probs is not None:
+                spill.put(("probs", result.index), result.probs)
+            waiting[result.index] = (result.name, result.object_ids)
+            continue
+        yield result
+        expected += 1
+        while expected in waiting:
+            name, ids = waiting.pop(expected)
+            out = Result(expected, name, frames.get(expected), spill.get(("labels", expected)),
+                         spill.get(("probs", expected)), ids)
+            spill.pop(("labels", expected))
+            spill.pop(("probs", expected))
+            yield out
+            expected += 1
+    while not covered(expected):  # after the last reach (the backward direction)
+        result = _empty(frames, expected)
+        if result is None:
+            return
+        yield result
+        frames.release(expected)
+        expected += 1
+
+
+def _empty(frames: Frames, index: int) -> Result | None:
+    frame = frames.get(index)
+    if frame is None:
+        return None
+    return Result(index, frames.name(index), frame, np.zeros(frame.shape[:2], np.uint8),
+                  None, [])
