@@ -195,7 +195,8 @@ def test_an_uploaded_video_is_shown_and_a_middle_box_fills_the_frames_before(
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    from lgdk.video.video_io import VideoWriter, open_frames
+    from lgdk.video.video_io import open_frames
+    from lgdk.video.writer import VideoWriter
 
     clip = generate_clip(np.random.default_rng(11), 240, 320, 24, num_objects=1)
     writer = VideoWriter(tmp_path / "mine.mp4", fps=12)

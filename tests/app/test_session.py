@@ -195,3 +195,22 @@ def test_a_box_on_a_middle_frame_fills_the_frames_before_it(tmp_path, make_tiny_
     s.propagate("forward")
     wait(s)
     assert s.progress.total == 2 and all(s.labels(i) is None for i in range(6))
+
+
+def test_downloads_carry_the_uploads_rate_and_sound_and_prores_keeps_alpha(
+        tmp_path, make_tiny_predictor):
+    from tests.video.test_writer import RATE, probe, prores_alpha, source_with_sound
+
+    src = source_with_sound(tmp_path / "clip.mp4")
+    s = Session(tmp_path / "s", make_tiny_predictor, prompt_method="grabcut")
+    load_upload(s, src, "clip.mp4")
+    s.paint(0, 1, [(30, 20)], radius=8)
+    s.propagate()
+    wait(s)
+    for kind, codec in (("cutout_mov", "prores"), ("overlay", "h264"), ("cutout", "vp9")):
+        info = probe(s.video(kind))
+        assert info["codec"] == codec and info["frames"] == 24 and info["rate"] == RATE
+        assert info["audio"] in ("aac", "opus") and info["loudness"] > 0.05
+    alpha = np.stack(prores_alpha(s.video("cutout_mov")))
+    masks = np.stack([s.labels(i) > 0 for i in range(24)])
+    assert ((alpha > 127) == masks).mean() > 0.97

@@ -7,7 +7,8 @@ from lgdk.config import InferenceConfig
 from lgdk.data.masks import read_mask, write_mask
 from lgdk.infer.predictor import Predictor
 from lgdk.video.engine import MaskProvider, segment_path
-from lgdk.video.video_io import VideoError, VideoWriter, open_frames
+from lgdk.video.video_io import VideoError, open_frames
+from lgdk.video.writer import VideoWriter
 from tests.conftest import write_clip
 
 

@@ -17,7 +17,8 @@ from lgdk.errors import UserError
 from lgdk.infer.predictor import Predictor, Streaming
 from lgdk.video.frames import Frames, Spill
 from lgdk.video.job import Reach, VideoJob, plan
-from lgdk.video.video_io import FrameSource, VideoWriter, open_frames
+from lgdk.video.video_io import FrameSource, open_frames
+from lgdk.video.writer import VideoWriter
 
 
 class Copying(Streaming):

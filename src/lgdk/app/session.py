@@ -315,13 +315,17 @@ class Session:
 
     def video(self, kind: str, background: tuple[int, int, int] | None = None) -> Path:
         """kind: 'overlay' (mp4), 'cutout' (transparent WebM, or an mp4 on `background`),
-        'cutout_png' (a zip of RGBA PNGs)."""
+        'cutout_mov' (ProRes 4444 with alpha), 'cutout_png' (a zip of RGBA PNGs). Videos
+        carry the upload's frame rate and sound."""
+        sound = self.store.sound()
         if kind == "overlay":
             path = self._output("overlay.mp4")
-            sink = OverlayWriter(path, self.fps)
-        elif kind == "cutout":
-            path = self._output("cutout.webm" if background is None else "cutout.mp4")
-            sink = CutoutWriter.open(path, self.fps, background)
+            sink = OverlayWriter(path, self.fps, sound)
+        elif kind in ("cutout", "cutout_mov"):
+            name = "cutout.mov" if kind == "cutout_mov" else "cutout.webm" if \
+                background is None else "cutout.mp4"
+            path = self._output(name, factor=4 if kind == "cutout_mov" else 1)
+            sink = CutoutWriter.open(path, self.fps, background, audio=sound)
         elif kind == "cutout_png":
             path = self._output("cutout_png", factor=8)  # RGBA PNGs, then their zip
             sink = CutoutWriter.open(path, self.fps)

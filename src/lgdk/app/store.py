@@ -110,6 +110,10 @@ class FrameStore:
             self._reader.release(earlier)
         return frame
 
+    def sound(self) -> Path | None:
+        """The video file whose sound outputs carry (None: frames, no sound)."""
+        return self.source.path if self.source.files is None else None
+
     def frames(self) -> Iterator[np.ndarray]:
         """Every frame in order, as the model sees them."""
         for _, frame in self.source:

@@ -58,8 +58,10 @@ def add(sub) -> None:
     add_setting_flags(p)
     p.add_argument("--overlay", default=None, help="write a colour overlay video here")
     p.add_argument("--cutout", default=None,
-                   help="write the objects cut out: a .webm keeps transparency (VP9 with "
-                        "alpha), a folder name gets RGBA PNGs; with --background, any video")
+                   help="write the objects cut out: a .webm (VP9) or .mov (ProRes 4444, "
+                        "what editors import) keeps transparency, a folder name gets RGBA "
+                        "PNGs; with --background, any video. Videos (and --overlay) carry "
+                        "the input's frame rate and sound")
     p.add_argument("--background", default=None, metavar="R,G,B",
                    help="the cut-out on this colour instead of transparent, e.g. 0,255,0")
     p.add_argument("--save-probs", action="store_true",

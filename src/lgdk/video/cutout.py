@@ -1,7 +1,9 @@
-"""Cut-outs: the segmented objects on a transparent background (WebM VP9 with alpha, or
-a folder of RGBA PNGs) or on a solid colour (any video container).
+"""Cut-outs: the segmented objects on a transparent background (WebM VP9 with alpha,
+ProRes 4444 with alpha in .mov, or a folder of RGBA PNGs) or on a solid colour (any video
+container); video cut-outs carry the source's sound.
 
     writer = CutoutWriter.open(Path("out.webm"), fps=24)             # transparent
+    writer = CutoutWriter.open(Path("out.mov"), fps=24, audio=src)   # ProRes 4444
     writer = CutoutWriter.open(Path("out.mp4"), fps=24, background=(0, 255, 0))
     writer.write(frame, labels)   # (H, W, 3) uint8 RGB, (H, W) object ids
     writer.close()                # renamed into place only when complete
@@ -17,9 +19,8 @@ import numpy as np
 from PIL import Image
 
 from lgdk.errors import UserError
-from lgdk.video.video_io import VIDEO_EXTS, VideoWriter
-
-ALPHA_EXT = ".webm"  # the one container whose codec (VP9) carries an alpha channel here
+from lgdk.video.video_io import VIDEO_EXTS
+from lgdk.video.writer import ALPHA_EXTS, VideoWriter
 
 
 class CutoutError(UserError):
@@ -46,9 +47,10 @@ def check_cutout_path(path: Path, background: tuple[int, int, int] | None) -> No
         raise CutoutError(f"--cutout {path}: give a .webm (transparent), another video "
                           f"({', '.join(VIDEO_EXTS)}) with --background R,G,B, or a folder "
                           "name for RGBA PNGs")
-    if suffix and suffix != ALPHA_EXT and background is None:
-        raise CutoutError(f"--cutout {path}: only WebM (VP9) keeps transparency; name it "
-                          ".webm, or give --background R,G,B for a solid colour")
+    if suffix and suffix not in ALPHA_EXTS and background is None:
+        raise CutoutError(f"--cutout {path}: only WebM (VP9) and .mov (ProRes 4444) keep "
+                          "transparency; name it .webm or .mov, or give --background R,G,B "
+                          "for a solid colour")
     if not suffix and background is not None:
         raise CutoutError(f"--cutout {path}: a folder gets transparent PNGs; leave out "
                           "--background, or name a video file")
@@ -82,11 +84,12 @@ class CutoutWriter:
 
     @classmethod
     def open(cls, path: Path, fps: float, background: tuple[int, int, int] | None = None,
-             objects: set[int] | None = None) -> CutoutWriter:
+             objects: set[int] | None = None, audio: Path | None = None) -> CutoutWriter:
+        """`audio`: a video whose sound the cut-out video carries."""
         check_cutout_path(path, background)
         writer = cls(path, fps, background, objects)
         if path.suffix:
-            writer.video = VideoWriter(path, fps, alpha=background is None)
+            writer.video = VideoWriter(path, fps, alpha=background is None, audio=audio)
         else:
             writer.folder = path.with_name(f".{path.name}.partial")
             shutil.rmtree(writer.folder, ignore_errors=True)

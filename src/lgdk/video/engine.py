@@ -166,7 +166,7 @@ def segment_video(predictor: Streaming | Callable[[], Streaming], source: FrameS
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
-        sinks = outputs.open(source.fps)
+        sinks = outputs.open(source.fps, source.path if source.files is None else None)
     except OSError as exc:
         job.close()
         raise preflight.write_failed(partial, exc) from None

@@ -10,7 +10,7 @@ import numpy as np
 
 from lgdk.data.masks import davis_palette
 from lgdk.video.cutout import CutoutWriter, check_cutout_path
-from lgdk.video.video_io import VideoWriter
+from lgdk.video.writer import VideoWriter
 
 
 def overlay(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -21,8 +21,8 @@ def overlay(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.nda
 
 @dataclass(frozen=True)
 class VideoOutputs:
-    """What to write beside the masks: `overlay` video; `cutout` (a .webm with alpha, a
-    video on `background`, or a folder of RGBA PNGs)."""
+    """What to write beside the masks: `overlay` video; `cutout` (a .webm or .mov with
+    alpha, a video on `background`, or a folder of RGBA PNGs)."""
 
     overlay: Path | None = None
     cutout: Path | None = None
@@ -36,13 +36,15 @@ class VideoOutputs:
         if self.cutout is not None:
             check_cutout_path(self.cutout, self.background)
 
-    def open(self, fps: float) -> list:
+    def open(self, fps: float, audio: Path | None = None) -> list:
+        """The writers, at `fps`, with the sound of the video `audio` (if it has any)."""
         sinks: list = []
         try:
             if self.overlay is not None:
-                sinks.append(OverlayWriter(self.overlay, fps))
+                sinks.append(OverlayWriter(self.overlay, fps, audio))
             if self.cutout is not None:
-                sinks.append(CutoutWriter.open(self.cutout, fps, self.background))
+                sinks.append(CutoutWriter.open(self.cutout, fps, self.background,
+                                               audio=audio))
         except BaseException:
             for sink in sinks:
                 sink.abort()
@@ -51,8 +53,8 @@ class VideoOutputs:
 
 
 class OverlayWriter:
-    def __init__(self, path: Path, fps: float) -> None:
-        self.video = VideoWriter(path, fps)
+    def __init__(self, path: Path, fps: float, audio: Path | None = None) -> None:
+        self.video = VideoWriter(path, fps, audio=audio)
         self.tmp = self.video.tmp
 
     def write(self, frame: np.ndarray, labels: np.ndarray) -> None:
