@@ -29,6 +29,16 @@ def wait(session):
     assert not session.progress.running
 
 
+def painted_and_propagated(tmp_path, make_predictor, frame):
+    """A session on an 8-frame clip, object 1 painted on `frame`, propagated."""
+    s = session_on(tmp_path, make_predictor, clip())
+    s.paint(frame, 1, [(20, 20), (40, 30)], radius=6)
+    s.propagate()
+    wait(s)
+    assert s.progress.done == s.progress.total == 8 and s.progress.error is None
+    return s
+
+
 def test_a_box_gives_the_objects_mask_on_that_frame(tmp_path, make_tiny_predictor):
     c = clip()
     s = session_on(tmp_path, make_tiny_predictor, c)
@@ -43,12 +53,7 @@ def test_a_box_gives_the_objects_mask_on_that_frame(tmp_path, make_tiny_predicto
 
 def test_propagate_then_correct_a_frame_and_propagate_again_from_there(
         tmp_path, make_tiny_predictor):
-    c = clip()
-    s = session_on(tmp_path, make_tiny_predictor, c)
-    s.paint(0, 1, [(20, 20), (40, 30)], radius=6)
-    s.propagate()
-    wait(s)
-    assert s.progress.done == s.progress.total == 8 and s.progress.error is None
+    s = painted_and_propagated(tmp_path, make_tiny_predictor, 0)
     first_run = [s.labels(i).copy() for i in range(8)]
     s.paint(5, 2, [(70, 40)], radius=8)  # a second object appears on frame 5
     corrected = s.labels(5).copy()
@@ -182,12 +187,7 @@ def test_the_app_the_cli_and_the_python_api_give_the_same_masks(tmp_path, tiny_c
 
 
 def test_a_box_on_a_middle_frame_fills_the_frames_before_it(tmp_path, make_tiny_predictor):
-    c = clip()
-    s = session_on(tmp_path, make_tiny_predictor, c)
-    s.paint(4, 1, [(20, 20), (40, 30)], radius=6)
-    s.propagate()
-    wait(s)
-    assert s.progress.total == s.progress.done == 8 and s.progress.error is None
+    s = painted_and_propagated(tmp_path, make_tiny_predictor, 4)
     assert all(s.labels(i) is not None and (s.labels(i) == 1).any() for i in range(4))
     s.clear(4)  # nothing given any more: no result stands
     assert all(s.labels(i) is None for i in range(8))

@@ -51,7 +51,7 @@ def test_png_folder_is_exact_and_a_colour_background_fills_the_rest(segmented):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--cutout", "x.mp4"], "only WebM (VP9) keeps transparency"),
+    (["--cutout", "x.mp4"], "only WebM (VP9) and .mov (ProRes 4444) keep transparency"),
     (["--cutout", "x.webm", "--background", "0,300,0"], "--background must be R,G,B"),
     (["--background", "0,255,0"], "give --cutout PATH with it"),
     (["--cutout", "x.txt"], "give a .webm (transparent)"),
