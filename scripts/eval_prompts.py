@@ -23,18 +23,18 @@ from PIL import Image
 
 from lgdk.data.layouts import davis_frames, davis_sequences, image_mask_pairs, is_davis_layout
 from lgdk.data.masks import object_ids, read_mask
-from lgdk.data.prompt_samples import (
-    ObjectRef,
-    PromptSampling,
-    correcting_click,
-    is_held_out,
-)
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.loading import load_models
 from lgdk.infer.predictor import Predictor
 from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
 from lgdk.prompts.learned import load_prompt_net
 from lgdk.prompts.spec import ObjectPrompt, tight_box
+from lgdk.train.prompt_samples import (
+    ObjectRef,
+    PromptSampling,
+    correcting_click,
+    is_held_out,
+)
 
 
 def test_images(root: Path, every: int, limit: int):

@@ -5,12 +5,6 @@ import pytest
 import torch
 from PIL import Image
 
-from lgdk.data.prompt_samples import (
-    PromptDataset,
-    PromptSampling,
-    correcting_click,
-    list_objects,
-)
 from lgdk.eval.metrics import jaccard
 from lgdk.prompts import masks_from_prompts
 from lgdk.prompts.crop import box_window, crop, paste_back, prompt_maps
@@ -18,6 +12,12 @@ from lgdk.prompts.learned import PromptNetError, load_prompt_net, save_prompt_ne
 from lgdk.prompts.net import PromptNet, PromptNetConfig
 from lgdk.prompts.spec import Box, Click
 from lgdk.train.prompt_net import PromptTrainer, PromptTraining, batch_iou, mask_loss
+from lgdk.train.prompt_samples import (
+    PromptDataset,
+    PromptSampling,
+    correcting_click,
+    list_objects,
+)
 from tests.prompts.test_prompts import scene
 
 SMALL = PromptNetConfig(size=64, widths=(16, 16, 8))

@@ -12,8 +12,8 @@ from lgdk.config import Config, DataConfig, InferenceConfig, TrainConfig
 from lgdk.data.clips import ClipDataset
 from lgdk.errors import UserError
 from lgdk.models.checkpoint import load_checkpoint
+from lgdk.models.loss import bootstrap_fraction, bootstrapped_ce
 from lgdk.train.loop import Trainer
-from lgdk.train.loss import bootstrap_fraction, bootstrapped_ce
 from tests.conftest import tiny_config
 
 

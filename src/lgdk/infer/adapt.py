@@ -23,9 +23,9 @@ import torch
 from lgdk.config import InferenceConfig
 from lgdk.data.augment import pseudo_video
 from lgdk.infer.predictor import Streaming
+from lgdk.models.loss import clip_loss
 from lgdk.models.memory import MemoryReader
 from lgdk.models.network import LGDK
-from lgdk.train.loss import clip_loss
 
 PARTS = {"head": ("kernel_head.",), "decoder": ("decoder.", "kernel_head."), "all": ("",)}
 CLIP_FRAMES = 3

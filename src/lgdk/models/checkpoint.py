@@ -47,22 +47,25 @@ def write_safetensors(path: str | os.PathLike, state: dict[str, torch.Tensor],
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    return read_tagged_metadata(path, FORMAT, CheckpointError, "an lgdk checkpoint",
+                                "give a checkpoint written by `lgdk train`")
+
+
+def read_tagged_metadata(path: str | os.PathLike, expected: str, error: type[Exception],
+                         what: str, fix: str) -> dict[str, str]:
+    """The metadata of a safetensors file of ours, whose "format" is `expected`; any other
+    file is refused with `error`, naming `what` it should be and the `fix`."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found; check the path")
+        raise error(f"{what} {path} not found; check the path")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path} is not an lgdk checkpoint (not a safetensors file: {exc}); give a "
-            "checkpoint written by `lgdk train`"
-        ) from None
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} is a safetensors file but not an lgdk checkpoint (no lgdk config "
-            "inside); give a checkpoint written by `lgdk train`"
-        )
+        raise error(f"{path} is not {what} (not a safetensors file: {exc}); {fix}") from None
+    if metadata.get("format") != expected:
+        raise error(f"{path} is a safetensors file but not {what} (format "
+                    f"{metadata.get('format')!r}, expected {expected}); {fix}")
     return metadata
 
 

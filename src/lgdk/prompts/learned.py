@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open
+from safetensors.torch import load_file
 from scipy import ndimage
 
 from lgdk.errors import UserError
-from lgdk.models.checkpoint import write_safetensors
+from lgdk.models.checkpoint import read_tagged_metadata, write_safetensors
 from lgdk.prompts.crop import Window, box_window, crop, frame_window, paste_back, prompt_maps
 from lgdk.prompts.net import PromptNet, PromptNetConfig
 from lgdk.prompts.spec import Box, ObjectPrompt, tight_box
@@ -46,14 +45,8 @@ def save_prompt_net(path: str | os.PathLike, net: PromptNet, extra: dict | None 
 
 def load_prompt_net(path: str | os.PathLike | None = None, device: str = "cpu") -> PromptNet:
     path = Path(path) if path else shipped_path()
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise PromptNetError(f"{path} is not a prompt network file ({exc})") from None
-    if metadata.get("format") != FORMAT:
-        raise PromptNetError(f"{path} is not a prompt network file (format "
-                             f"{metadata.get('format')!r}, expected {FORMAT})")
+    metadata = read_tagged_metadata(path, FORMAT, PromptNetError, "a prompt network file",
+                                    "give one written by scripts/train_prompt_net.py")
     net = PromptNet(PromptNetConfig.from_dict(json.loads(metadata["config"])))
     state = load_file(str(path))
     own = net.head.state_dict()

@@ -18,9 +18,9 @@ from lgdk.config import Config, to_dict
 from lgdk.data.clips import ClipDataset
 from lgdk.errors import UserError
 from lgdk.models.checkpoint import load_matching_weights, load_weights_into, save_checkpoint
+from lgdk.models.loss import batch_iou, bootstrap_fraction, clip_loss
 from lgdk.models.network import LGDK, build_model
 from lgdk.train.distributed import DistInfo, average_scalar, setup, teardown
-from lgdk.train.loss import batch_iou, bootstrap_fraction, clip_loss
 
 log = logging.getLogger(__name__)
 

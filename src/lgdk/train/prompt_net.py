@@ -19,7 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from lgdk.data.prompt_samples import (
+from lgdk.prompts.crop import draw_click
+from lgdk.prompts.learned import save_prompt_net
+from lgdk.prompts.net import PromptNet, PromptNetConfig
+from lgdk.train.prompt_samples import (
     ObjectRef,
     PromptDataset,
     PromptSampling,
@@ -27,9 +30,6 @@ from lgdk.data.prompt_samples import (
     is_held_out,
     list_objects,
 )
-from lgdk.prompts.crop import draw_click
-from lgdk.prompts.learned import save_prompt_net
-from lgdk.prompts.net import PromptNet, PromptNetConfig
 
 
 @dataclass(frozen=True)
