@@ -254,7 +254,7 @@ def uploaded_clip(tmp_path):
     if os.environ.get("LGDK_BROWSER_VIDEO"):
         truth = sorted(Path(os.environ["LGDK_BROWSER_TRUTH"]).glob("*.png"))
         labels = np.stack([(read_mask(p) > 0).astype(np.uint8) for p in truth])
-        return Path(os.environ["LGDK_BROWSER_VIDEO"]), labels
+        return Path(os.environ["LGDK_BROWSER_VIDEO"]).resolve(), labels
     clip = generate_clip(np.random.default_rng(11), 240, 320, 24, num_objects=1)
     writer = VideoWriter(tmp_path / "mine.mp4", fps=12)
     for frame in clip.frames:

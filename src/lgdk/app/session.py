@@ -29,9 +29,13 @@ from lgdk.infer.predictor import Streaming
 from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
 from lgdk.video.cutout import CutoutWriter
+from lgdk.video.frames import Spill
 from lgdk.video.job import Reach, VideoJob, plan
 from lgdk.video.sinks import OverlayWriter
 from lgdk.video.video_io import FrameSource
+
+
+SPILL_IN_MEMORY = 96 << 20  # bytes of frames a propagation keeps in memory
 
 
 class SessionError(UserError):
@@ -272,7 +276,9 @@ class Session:
             self.progress.cancelled, self.progress.running = True, False
 
     def _run(self, edited: set[int]) -> None:
-        job = VideoJob(self.store.source, self.make_predictor)
+        # frames a backward pass keeps: a little in memory, the rest in the session's folder
+        job = VideoJob(self.store.source, self.make_predictor,
+                       Spill(budget=SPILL_IN_MEMORY, parent=self.folder))
         job.cancelled = self._cancel.is_set
         try:
             for index, mask in self.given.items():

@@ -21,8 +21,9 @@ IN_MEMORY = 768 << 20  # bytes of kept arrays in memory before they go to disk
 class Spill:
     """Arrays by key, in memory up to `budget` bytes and on disk beyond it."""
 
-    def __init__(self, budget: int = IN_MEMORY) -> None:
-        self.budget, self.used = budget, 0
+    def __init__(self, budget: int = IN_MEMORY, parent: Path | None = None) -> None:
+        """`parent`: where the folder for what does not fit goes (default: TMPDIR)."""
+        self.budget, self.used, self.parent = budget, 0, parent
         self.memory: dict[Hashable, np.ndarray] = {}
         self.disk: dict[Hashable, Path] = {}
         self.folder: Path | None = None
@@ -34,7 +35,9 @@ class Spill:
             self.used += array.nbytes
             return
         if self.folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="lgdk-frames-"))
+            if self.parent is not None:
+                self.parent.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(prefix="lgdk-frames-", dir=self.parent))
         path = self.folder / f"{len(self.disk)}-{abs(hash(key))}.npy"
         np.save(path, array)
         self.disk[key] = path
