@@ -4,6 +4,7 @@ the preset); `--set inference.KEY=VALUE` overrides them for checkpoints of runs 
 preset did not have that section yet.
 
 usage: python scripts/ship_default.py RUN/final.safetensors [--set inference.size=384 ...]
+           [--name lgdk-lite0-v1]
 
 Given a file it shipped before (to change only its inference settings), the run it was
 trained from is kept as its origin.
@@ -15,8 +16,8 @@ import json
 import torch
 
 from lgdk.config import Config, apply_overrides, from_dict, to_dict
-from lgdk.infer.loading import DEFAULT_WEIGHTS
 from lgdk.models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from lgdk.shipped import DEFAULT_WEIGHTS, MODEL_NAME
 
 
 def main() -> None:
@@ -24,12 +25,16 @@ def main() -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("--set", action="append", default=[], metavar="inference.KEY=VALUE")
     parser.add_argument("--out", default=f"src/lgdk/weights/{DEFAULT_WEIGHTS}")
+    parser.add_argument("--name", default=MODEL_NAME,
+                        help="the model's name and version, in its metadata and `lgdk "
+                             "--version`")
     args = parser.parse_args()
     model, cfg = load_checkpoint(args.checkpoint)
     cfg = from_dict(Config, apply_overrides(to_dict(cfg), args.set))
     meta = read_metadata(args.checkpoint)
     origin = {k: json.loads(meta[k]) for k in ("trained_from", "iteration") if k in meta}
-    extra = {"trained_from": origin.get("trained_from", args.checkpoint),
+    extra = {"model": args.name,
+             "trained_from": origin.get("trained_from", args.checkpoint),
              "iteration": origin.get("iteration", meta.get("iteration")),
              "license": "CC BY-NC 4.0 (trained on DAVIS, DUTS-TR, ECSSD and Penn-Fudan, "
                         "research-use data sets): non-commercial use only"}

@@ -10,9 +10,9 @@ import argparse
 import dataclasses
 
 from lgdk.config import Config, apply_overrides, from_dict, to_dict
-from lgdk.infer.loading import default_checkpoint
 from lgdk.models.checkpoint import read_config, save_checkpoint
 from lgdk.models.network import build_model
+from lgdk.shipped import default_checkpoint
 
 
 def main() -> None:

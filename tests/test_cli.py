@@ -73,3 +73,25 @@ def test_adapt_flag_with_or_without_a_number_of_steps():
     assert given_settings(parser.parse_args(base + ["--adapt"]))["adapt_steps"] == ADAPT_STEPS
     assert given_settings(parser.parse_args(base + ["--adapt", "7"]))["adapt_steps"] == 7
     assert given_settings(parser.parse_args(base))["adapt_steps"] is None  # the model's
+
+
+def test_version_names_the_shipped_model_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from lgdk.cli import main\n"
+            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "shipped model lgdk-lite0-v1" in out and out.strip().endswith("False")
+
+
+def test_the_shipped_files_metadata_tells_no_history():
+    import re
+
+    from lgdk.shipped import default_checkpoint, header_metadata
+
+    for path in (default_checkpoint(), default_checkpoint().with_name("prompt.safetensors")):
+        text = " ".join(header_metadata(path).values())
+        assert not re.search(r"session", text, re.IGNORECASE), path

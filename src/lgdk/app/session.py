@@ -34,7 +34,6 @@ from lgdk.video.job import Reach, VideoJob, plan
 from lgdk.video.sinks import OverlayWriter
 from lgdk.video.video_io import FrameSource
 
-
 SPILL_IN_MEMORY = 96 << 20  # bytes of frames a propagation keeps in memory
 
 

@@ -35,8 +35,19 @@ COMMANDS = {
 }
 
 
+class _Version(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        from lgdk import __version__
+        from lgdk.shipped import default_checkpoint, model_name
+
+        print(f"lgdk {__version__}, shipped model {model_name()} ({default_checkpoint()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lgdk", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="the version of lgdk and the name of its shipped model")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs")
     parser.add_argument("--system-malloc", action="store_true",
                         help="keep the C library's default allocation settings (by default "

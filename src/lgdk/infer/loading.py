@@ -3,7 +3,6 @@ inference settings resolved once: the first checkpoint's, then what the caller g
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -12,16 +11,7 @@ from lgdk.config import InferenceConfig
 from lgdk.errors import UserError
 from lgdk.models.checkpoint import load_checkpoint, read_config
 from lgdk.models.network import LGDK
-
-DEFAULT_WEIGHTS = "default.safetensors"
-
-
-def default_checkpoint() -> Path:
-    path = Path(str(resources.files("lgdk") / "weights" / DEFAULT_WEIGHTS))
-    if not path.is_file():
-        raise UserError(f"this install has no default model ({path} is missing); pass "
-                        "--checkpoint PATH, or reinstall lgdk")
-    return path
+from lgdk.shipped import default_checkpoint
 
 
 def resolve_device(device: str | None) -> str:

@@ -1,0 +1,39 @@
+"""The shipped model: its file, its name and version, read without PyTorch (for
+`lgdk --version`). The inference settings it ships with are `InferenceConfig`'s defaults
+(`lgdk.config`), which travel inside the file too."""
+
+from __future__ import annotations
+
+import json
+import struct
+from importlib import resources
+from pathlib import Path
+
+from lgdk.errors import UserError
+
+DEFAULT_WEIGHTS = "default.safetensors"
+MODEL_NAME = "lgdk-lite0-v1"  # family (backbone) and version of the shipped weights
+
+
+def default_checkpoint() -> Path:
+    path = Path(str(resources.files("lgdk") / "weights" / DEFAULT_WEIGHTS))
+    if not path.is_file():
+        raise UserError(f"this install has no default model ({path} is missing); pass "
+                        "--checkpoint PATH, or reinstall lgdk")
+    return path
+
+
+def header_metadata(path: str | Path) -> dict[str, str]:
+    """A safetensors file's metadata from its JSON header alone ({} if it has none)."""
+    with open(path, "rb") as handle:
+        (size,) = struct.unpack("<Q", handle.read(8))
+        if size > 100 << 20:
+            raise UserError(f"{path} is not a safetensors file (header of {size} bytes)")
+        header = json.loads(handle.read(size))
+    return header.get("__metadata__", {})
+
+
+def model_name(path: str | Path | None = None) -> str:
+    """The name a checkpoint's metadata gives its model ("unnamed" if none)."""
+    metadata = header_metadata(path or default_checkpoint())
+    return json.loads(metadata["model"]) if "model" in metadata else "unnamed"
