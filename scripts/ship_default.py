@@ -1,7 +1,6 @@
 """Turn a trained checkpoint into the shipped default model (float16 safetensors). The
-inference settings it ships with are the training config's `inference` section (set in
-the preset); `--set inference.KEY=VALUE` overrides them for checkpoints of runs whose
-preset did not have that section yet.
+inference settings it ships with are the training config's `inference` section with
+`lgdk.shipped.SHIPPED_SETTINGS` over it; `--set inference.KEY=VALUE` overrides both.
 
 usage: python scripts/ship_default.py RUN/final.safetensors [--set inference.size=384 ...]
            [--name lgdk-lite0-v1]
@@ -17,7 +16,7 @@ import torch
 
 from lgdk.config import Config, apply_overrides, from_dict, to_dict
 from lgdk.models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from lgdk.shipped import DEFAULT_WEIGHTS, MODEL_NAME
+from lgdk.shipped import DEFAULT_WEIGHTS, MODEL_NAME, SHIPPED_SETTINGS
 
 
 def main() -> None:
@@ -30,7 +29,8 @@ def main() -> None:
                              "--version`")
     args = parser.parse_args()
     model, cfg = load_checkpoint(args.checkpoint)
-    cfg = from_dict(Config, apply_overrides(to_dict(cfg), args.set))
+    shipped = [f"inference.{k}={v}" for k, v in SHIPPED_SETTINGS.items()]
+    cfg = from_dict(Config, apply_overrides(to_dict(cfg), shipped + args.set))
     meta = read_metadata(args.checkpoint)
     origin = {k: json.loads(meta[k]) for k in ("trained_from", "iteration") if k in meta}
     extra = {"model": args.name,

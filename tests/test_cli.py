@@ -95,3 +95,27 @@ def test_the_shipped_files_metadata_tells_no_history():
     for path in (default_checkpoint(), default_checkpoint().with_name("prompt.safetensors")):
         text = " ".join(header_metadata(path).values())
         assert not re.search(r"session", text, re.IGNORECASE), path
+
+
+def test_every_setting_flag_says_the_shipped_default_and_the_shipped_file_agrees():
+    import dataclasses
+
+    from lgdk.cli import build_parser
+    from lgdk.cli.common import setting_fields
+    from lgdk.config import InferenceConfig
+    from lgdk.models.checkpoint import read_config
+    from lgdk.shipped import SHIPPED_SETTINGS, default_checkpoint
+
+    shipped = InferenceConfig(**SHIPPED_SETTINGS)
+    assert read_config(default_checkpoint()).inference == shipped
+    parser = build_parser()
+    args = parser.parse_args(["segment", "v.mp4", "--mask", "m.png", "--out", "o"])
+    sub = next(a for a in parser._actions if a.dest == "command").choices["segment"]
+    helps = {a.dest: a.help for a in sub._actions}
+    for f in setting_fields():
+        assert getattr(args, f.name) is None, f.name  # not given: the model's own applies
+        value = getattr(shipped, f.name)
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        assert f"the shipped model's: {shown})" in helps[f.name].replace("\n", " "), f.name
+    assert {f.name for f in setting_fields()} <= {f.name for f in dataclasses.fields(
+        InferenceConfig)}

@@ -29,7 +29,10 @@ class ModelConfig:
     backbone: str = "tf_efficientnet_lite0"
     pretrained: bool = True  # use the offline ImageNet weights where the project knows them
     weights_file: str | None = None  # a local backbone weights file (overrides `pretrained`)
-    memory_encoder: str = "light"  # "full": a second backbone on frame+mask (the paper); "light"
+    # "full": a second backbone on frame + mask (the paper's); "light": a small CNN on the
+    # masks fused with the frame's own features (STCN / XMem); "fast": cheaper still (the
+    # shipped model's; presets name theirs)
+    memory_encoder: str = "light"
     key_dim: int = 64  # channels of the memory-read keys
     value_dim: int = 256  # channels of the memory values (per object)
     decoder_dim: int = 128  # channels of the stride-16 decoder stage (halved at each upsampling)
@@ -99,31 +102,43 @@ class TrainConfig:
 ADAPT_PARTS = ("head", "decoder", "all")
 
 
+def _setting(default, text: str):
+    """An inference setting with a flag of `lgdk segment`, `app` and `bench`: its help
+    text lives here, once, and the flag is made from it (`lgdk.cli.common`)."""
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass(frozen=True)
 class InferenceConfig:
     """How a model runs on videos. Saved in every checkpoint beside the model (as timm's
     `pretrained_cfg` travels with a model): a model comes with the settings it was measured
-    at; the command line's flags, when given, override them (`with_overrides`)."""
+    at; the command line's flags, when given, override them (`with_overrides`). The
+    defaults are a new model's (the paper's exact memory read, no window); the shipped
+    model's settings are the named set `lgdk.shipped.SHIPPED_SETTINGS`, inside its file."""
 
-    size: int = 480  # processing shorter side in pixels; 0: the frames' own size
-    top_k: int = 0  # memory read over the k best memory positions per query position; 0: all
-    mem_every: int = 5  # a new memory frame every N frames (the given masks always kept)
-    max_memory: int = 8  # at most this many memory frames besides the given masks
-    # frames encoded as the local (previous-frame) memory and O_{t-1} besides the memory
-    # frames: every N-th; 1: every frame (STM's temporary memory, the paper's local kernel);
-    # 0: memory frames only (STCN's choice: faster, but objects may swap identities)
-    encode_every: int = 2
-    max_objects: int = 32
-    # motion window (lgdk.infer.window): logits fall beyond this many object sizes from the
-    # object's box in the previous frame; 0: off
-    window: float = 0.0
-    flip: bool = False  # test-time augmentation: average with the mirrored frame
-    scales: tuple[int, ...] = ()  # test-time augmentation: average over these sizes
-    amp: bool = False  # autocast on a GPU
-    # per-video adaptation (lgdk.infer.adapt): fine-tuning steps on each given mask (0: off)
-    adapt_steps: int = 0
-    adapt_part: str = "decoder"  # what is trained: "head", "decoder" (+ head) or "all"
-    adapt_lr: float = 1e-4
+    size: int = _setting(480, "processing shorter side in pixels, 0 for the frames' own")
+    top_k: int = _setting(0, "memory read over the k best memory positions of each query "
+                              "position, 0 for all")
+    mem_every: int = _setting(5, "a new memory frame every N frames (the given masks are "
+                                 "always kept)")
+    max_memory: int = _setting(8, "memory frames kept besides the given masks: memory "
+                                  "stays flat on any length")
+    encode_every: int = _setting(
+        2, "also encode every N-th frame as the local (previous-frame) memory and O_{t-1}; "
+           "1: every frame (STM's temporary memory, the paper's local kernel, slower); 0: "
+           "memory frames only (fastest; objects may swap identities)")
+    max_objects: int = _setting(32, "at most this many objects")
+    window: float = _setting(
+        0.0, "motion window (lgdk.infer.window): an object's mask fades beyond this many "
+             "object sizes from its box in the previous frame; 0 for off")
+    flip: bool = _setting(False, "also process the mirrored frames and average")
+    scales: tuple[int, ...] = _setting((), "shorter-side sizes to average, e.g. 480,600")
+    amp: bool = _setting(False, "mixed precision (GPU)")
+    adapt_steps: int = _setting(0, "fine-tune a copy of the model on each given mask first "
+                                   "(slower, for accuracy); 0: off")
+    adapt_part: str = _setting("decoder", "what --adapt trains: the kernel head, the "
+                                          "decoder (and head) or all")
+    adapt_lr: float = _setting(1e-4, "--adapt's learning rate")
     adapt_batch: int = 2  # pseudo-clips a step
     adapt_crop: int = 384  # side of the pseudo-clips' square frames
 

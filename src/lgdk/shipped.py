@@ -1,6 +1,8 @@
-"""The shipped model: its file, its name and version, read without PyTorch (for
-`lgdk --version`). The inference settings it ships with are `InferenceConfig`'s defaults
-(`lgdk.config`), which travel inside the file too."""
+"""The shipped model: its file, its name and version (read without PyTorch, for
+`lgdk --version`), and the inference settings it ships with: `SHIPPED_SETTINGS`, where
+they differ from `InferenceConfig`'s defaults (as timm's `default_cfgs` beside its
+weights). They travel inside the file too (`scripts/ship_default.py` writes them; a test
+checks that the file and this set agree)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from lgdk.errors import UserError
 
 DEFAULT_WEIGHTS = "default.safetensors"
 MODEL_NAME = "lgdk-lite0-v1"  # family (backbone) and version of the shipped weights
+SHIPPED_SETTINGS = {"size": 384, "top_k": 20, "window": 0.5}  # besides InferenceConfig's
 
 
 def default_checkpoint() -> Path:

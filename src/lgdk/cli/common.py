@@ -7,46 +7,43 @@ import dataclasses
 
 from lgdk.config import ADAPT_PARTS, InferenceConfig
 from lgdk.errors import UserError
+from lgdk.shipped import SHIPPED_SETTINGS
 
 ADAPT_STEPS = 30  # `--adapt` with no number
+AUGMENTATION = {"flip", "scales", "adapt_steps", "adapt_part", "adapt_lr"}
+FLAG_NAMES = {"adapt_steps": "--adapt"}
 
-# Flags of the inference settings; every default is "not given" (None): the model's own
-# settings (saved in its checkpoint, `InferenceConfig`) apply unless a flag says otherwise.
-SETTING_FLAGS = {
-    "size": "processing shorter side in pixels, 0 for the frames' own (default: the model's)",
-    "top_k": "memory read over the k best memory positions, 0 for all (default: the model's)",
-    "mem_every": "a memory frame every N frames (default: the model's)",
-    "max_memory": "memory frames kept besides the given masks: memory stays flat on any "
-                  "length (default: the model's)",
-    "encode_every": "also encode every N-th frame as the local (previous-frame) memory "
-                    "(default: the model's); 1: every frame (STM's temporary memory, "
-                    "slower); 0: memory frames only (fastest; objects may swap identities)",
-    "max_objects": "at most this many objects (default: the model's)",
-}
+
+def setting_fields(augmentation: bool = True) -> list[dataclasses.Field]:
+    """The settings that have a flag: `InferenceConfig`'s fields with help text."""
+    return [f for f in dataclasses.fields(InferenceConfig) if "help" in f.metadata
+            and (augmentation or f.name not in AUGMENTATION)]
+
+
+def shipped_value(f: dataclasses.Field) -> str:
+    value = SHIPPED_SETTINGS.get(f.name, f.default)
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def add_setting_flags(p: argparse.ArgumentParser, augmentation: bool = True) -> None:
-    for name, text in SETTING_FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=None, help=text)
-    p.add_argument("--window", type=float, default=None,
-                   help="motion window: an object's mask fades beyond this many object sizes "
-                        "from where it was in the previous frame, 0 for off (default: the "
-                        "model's)")
-    p.add_argument("--amp", action="store_const", const=True, default=None,
-                   help="mixed precision (GPU)")
-    if augmentation:
-        p.add_argument("--flip", action="store_const", const=True, default=None,
-                       help="also process the mirrored frames and average")
-        p.add_argument("--scales", default=None,
-                       help="shorter-side sizes to average, e.g. 480,600")
-        p.add_argument("--adapt", dest="adapt_steps", type=int, nargs="?", const=ADAPT_STEPS,
-                       default=None, metavar="STEPS",
-                       help=f"fine-tune a copy of the model on each given mask first "
-                            f"(default {ADAPT_STEPS} steps; slower, for accuracy)")
-        p.add_argument("--adapt-part", default=None, choices=ADAPT_PARTS,
-                       help="what --adapt trains (default: the model's)")
-        p.add_argument("--adapt-lr", type=float, default=None,
-                       help="--adapt's learning rate (default: the model's)")
+    """A flag per inference setting, its help from `InferenceConfig`. Every flag's default
+    is "not given" (None): the model's own settings (saved in its checkpoint) apply unless
+    a flag says otherwise; the help gives the shipped model's (`SHIPPED_SETTINGS`)."""
+    for f in setting_fields(augmentation):
+        text = f"{f.metadata['help']} (default: the model's; the shipped model's: " \
+               f"{shipped_value(f)})"
+        flag = FLAG_NAMES.get(f.name, "--" + f.name.replace("_", "-"))
+        if f.name == "adapt_steps":
+            p.add_argument(flag, dest=f.name, type=int, nargs="?", const=ADAPT_STEPS,
+                           default=None, metavar="STEPS",
+                           help=f"{text}; --adapt alone: {ADAPT_STEPS} steps")
+        elif isinstance(f.default, bool):
+            p.add_argument(flag, action="store_const", const=True, default=None, help=text)
+        elif f.name == "adapt_part":
+            p.add_argument(flag, default=None, choices=ADAPT_PARTS, help=text)
+        else:
+            kind = str if isinstance(f.default, tuple) else type(f.default)
+            p.add_argument(flag, type=kind, default=None, help=text)
 
 
 def given_settings(args: argparse.Namespace) -> dict:
