@@ -10,7 +10,7 @@
 4. a second server on a non-loopback address answers 403 without its token.
 
     python scripts/app_load.py --sequence ../shared/data/davis2016/dev-val/*/cows \
-        [--sessions 200] [--clients 6] [--frames 49] [--app-flag=--max-running=2]
+        [--pages 200] [--clients 6] [--frames 49] [--app-flag=--max-running=2]
 
 Prints one table; `--json` keeps it.
 """
@@ -41,7 +41,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sequence", required=True,
                    help="a DAVIS sequence: its JPEGImages folder (Annotations beside it)")
-    p.add_argument("--sessions", type=int, default=200)
+    p.add_argument("--pages", type=int, default=200, help="sessions to open and never close")
     p.add_argument("--clients", type=int, default=6)
     p.add_argument("--frames", type=int, default=49)
     p.add_argument("--app-flag", action="append", default=[],
@@ -61,7 +61,7 @@ def main() -> None:
     temp.mkdir()
     server = Server(temp, args.app_flag, args.lgdk_flag)
     try:
-        report["sessions"] = open_sessions(server, temp, args.sessions)
+        report["sessions"] = open_sessions(server, temp, args.pages)
         report["clients"] = clients(server, video, truth, args.clients)
         report["bad_requests"] = bad_requests(server, video)
     finally:
