@@ -31,3 +31,17 @@ def test_overrides_are_typed_and_unknown_keys_refused():
         load_config("nope")
     with pytest.raises(ConfigError, match="must look like"):
         load_config("stage0", ["lr=1"])
+
+
+def test_experiment_presets_load_from_the_checkout_and_the_package_names_no_local_data():
+    from pathlib import Path
+
+    from lgdk.config import _find_preset
+
+    experiments = Path(__file__).parents[1] / "experiments" / "presets"
+    for path in sorted(experiments.glob("*.yaml")):
+        cfg = load_config(str(path))  # its base found beside it
+        assert config_from_json(config_to_json(cfg)) == cfg
+    for name in preset_names():
+        assert "../shared" not in _find_preset(name, None).read_text(), name
+    assert not {p.stem for p in experiments.glob("*.yaml")} & set(preset_names())

@@ -250,31 +250,42 @@ def config_from_json(text: str) -> Config:
     return from_dict(Config, data)
 
 
+EXPERIMENTS = Path("experiments") / "presets"  # a checkout's experiment presets, by name
+
+
 def preset_names() -> list[str]:
+    """The package's presets (the paper's recipes)."""
     folder = resources.files("lgdk") / "configs"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _read_yaml(path_or_preset: str) -> dict[str, Any]:
+def _read_yaml(path_or_preset: str, beside: Path | None = None) -> dict[str, Any]:
+    """A YAML file, or a preset by name: beside the file that names it as its `base`, in
+    the package, or in a checkout's experiments/presets/."""
     path = Path(path_or_preset)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise ConfigError(f"config file {path} not found; give a YAML file or a preset name")
-        text = path.read_text()
     else:
-        resource = resources.files("lgdk") / "configs" / f"{path_or_preset}.yaml"
-        if not resource.is_file():
-            raise ConfigError(
-                f"no preset named '{path_or_preset}'; presets: {', '.join(preset_names())}"
-            )
-        text = resource.read_text()
-    data = yaml.safe_load(text) or {}
+        path = _find_preset(path_or_preset, beside)
+    data = yaml.safe_load(path.read_text()) or {}
     base = data.pop("base", None)
     if base:
-        merged = _read_yaml(base)
+        merged = _read_yaml(base, path.parent)
         _deep_update(merged, data)
         return merged
     return data
+
+
+def _find_preset(name: str, beside: Path | None) -> Path:
+    places = [beside / f"{name}.yaml"] if beside is not None else []
+    places += [Path(str(resources.files("lgdk") / "configs" / f"{name}.yaml")),
+               EXPERIMENTS / f"{name}.yaml"]
+    for place in places:
+        if place.is_file():
+            return place
+    raise ConfigError(f"no preset named '{name}'; presets: {', '.join(preset_names())} (and "
+                      f"those of {EXPERIMENTS}/ when run from a checkout)")
 
 
 def _deep_update(target: dict[str, Any], update: dict[str, Any]) -> None:
