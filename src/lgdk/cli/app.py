@@ -6,7 +6,12 @@ import dataclasses
 import socket
 
 from lgdk.app.limits import add_app_flags, settings_from_args
-from lgdk.cli.common import add_setting_flags, load_models_and_settings
+from lgdk.cli.common import (
+    add_checkpoint_flag,
+    add_device_flag,
+    add_setting_flags,
+    load_models_and_settings,
+)
 from lgdk.errors import UserError
 from lgdk.runtime import limit_malloc_arenas
 
@@ -20,9 +25,8 @@ def add(sub) -> None:
     p.add_argument("--token", default=None,
                    help="the secret every request must carry, in the printed URL (default: "
                         "none on the loopback address, a new random one on any other)")
-    p.add_argument("--checkpoint", action="append", default=None,
-                   help="model checkpoint (default: the shipped model)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    add_checkpoint_flag(p)
+    add_device_flag(p)
     add_setting_flags(p)
     add_app_flags(p)
     p.set_defaults(onnx=None)  # the app runs PyTorch models

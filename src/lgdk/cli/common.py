@@ -14,6 +14,21 @@ AUGMENTATION = {"flip", "scales", "adapt_steps", "adapt_part", "adapt_lr"}
 FLAG_NAMES = {"adapt_steps": "--adapt"}
 
 
+def add_device_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+
+
+def add_checkpoint_flag(p: argparse.ArgumentParser, ensemble: bool = True) -> None:
+    """--checkpoint PATH; with `ensemble`, repeated for an ensemble (a list, else one)."""
+    if ensemble:
+        p.add_argument("--checkpoint", action="append", default=None,
+                       help="model checkpoint (repeat for an ensemble: probabilities are "
+                            "averaged; default: the shipped model)")
+    else:
+        p.add_argument("--checkpoint", default=None,
+                       help="model checkpoint (default: the shipped model)")
+
+
 def setting_fields(augmentation: bool = True) -> list[dataclasses.Field]:
     """The settings that have a flag: `InferenceConfig`'s fields with help text."""
     return [f for f in dataclasses.fields(InferenceConfig) if "help" in f.metadata

@@ -7,7 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-from lgdk.cli.common import add_setting_flags, load_models_and_settings
+from lgdk.cli.common import (
+    add_checkpoint_flag,
+    add_device_flag,
+    add_setting_flags,
+    load_models_and_settings,
+)
 from lgdk.errors import UserError
 from lgdk.prompts import METHODS
 from lgdk.video.job import DIRECTIONS
@@ -49,12 +54,11 @@ def add(sub) -> None:
                         "or GrabCut alone")
     p.add_argument("--dataset", help="DAVIS / YouTube-VOS root: segment every sequence")
     p.add_argument("--out", required=True, help="output folder of indexed PNGs")
-    p.add_argument("--checkpoint", action="append", default=None,
-                   help="model checkpoint (repeat for an ensemble; default: shipped model)")
+    add_checkpoint_flag(p)
     p.add_argument("--onnx", default=None,
                    help="run this graph from 'lgdk export' with ONNX Runtime (CPU) instead "
                         "of a checkpoint")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    add_device_flag(p)
     add_setting_flags(p)
     p.add_argument("--overlay", default=None, help="write a colour overlay video here")
     p.add_argument("--cutout", default=None,
@@ -144,7 +148,7 @@ def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="segment a generated clip with the shipped model")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--frames", type=int, default=40)
-    p.add_argument("--device", default=None)
+    add_device_flag(p)
 
 
 def run_demo(args) -> int:

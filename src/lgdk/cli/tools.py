@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from lgdk.cli.common import add_setting_flags, given_settings, load_models_and_settings
+from lgdk.cli.common import (
+    add_checkpoint_flag,
+    add_device_flag,
+    add_setting_flags,
+    given_settings,
+    load_models_and_settings,
+)
 from lgdk.errors import UserError
 
 
 def add_bench(sub) -> None:
     p = sub.add_parser("bench", help="speed and memory of a model on a generated 854x480 clip")
-    p.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    add_checkpoint_flag(p, ensemble=False)
     p.add_argument("--onnx", default=None, help="time this exported graph (ONNX Runtime)")
-    p.add_argument("--device", default=None)
+    add_device_flag(p)
     add_setting_flags(p, augmentation=False)
     p.add_argument("--adapt", dest="adapt_steps", type=int, default=None, metavar="STEPS",
                    help="also time --adapt STEPS before propagation")
@@ -57,7 +63,7 @@ def add_export(sub) -> None:
     p = sub.add_parser("export", help="export the per-frame step as ONNX graphs")
     p.add_argument("--onnx", required=True, help="output .onnx (the memory encoder goes "
                    "beside it as .memory.onnx)")
-    p.add_argument("--checkpoint", default=None, help="default: the shipped model")
+    add_checkpoint_flag(p, ensemble=False)
     p.add_argument("--frame-size", default="854x480",
                    help="WxH of the videos it will run on (the graph's size is fixed)")
     add_setting_flags(p, augmentation=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lgdk.cli.common import add_device_flag
+
 
 def add(sub) -> None:
     p = sub.add_parser("train", help="train a model (torchrun for several processes)")
@@ -10,7 +12,7 @@ def add(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.state.pt")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    add_device_flag(p)
     p.add_argument("--stop-at", type=int, default=None,
                    help="stop (checkpointed, resumable) after this iteration")
     p.add_argument("--no-progress", action="store_true")
