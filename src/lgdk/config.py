@@ -100,6 +100,7 @@ class TrainConfig:
 
 
 ADAPT_PARTS = ("head", "decoder", "all")
+MAX_OBJECTS = 32  # objects a video may have, unless a model's settings say otherwise
 
 
 def _setting(default, text: str):
@@ -127,7 +128,7 @@ class InferenceConfig:
         2, "also encode every N-th frame as the local (previous-frame) memory and O_{t-1}; "
            "1: every frame (STM's temporary memory, the paper's local kernel, slower); 0: "
            "memory frames only (fastest; objects may swap identities)")
-    max_objects: int = _setting(32, "at most this many objects")
+    max_objects: int = _setting(MAX_OBJECTS, "at most this many objects")
     window: float = _setting(
         0.0, "motion window (lgdk.infer.window): an object's mask fades beyond this many "
              "object sizes from its box in the previous frame; 0 for off")

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lgdk.config import MAX_OBJECTS
 from lgdk.errors import UserError
 from lgdk.prompts import DEFAULT_METHOD
 
@@ -41,7 +42,7 @@ class AppSettings:
                "in MB")
     min_free_mb: int = _setting(
         1000, "an upload or download that would leave less free disk than this is refused")
-    max_objects: int = _setting(20, "", flag=False)  # `lgdk app` gives the model's
+    max_objects: int = _setting(MAX_OBJECTS, "", flag=False)  # `lgdk app`: the model's
     prompt_method: str = _setting(DEFAULT_METHOD, "", flag=False)
     demo_frames: int = _setting(30, "", flag=False)
     root: Path | None = _setting(None, "", flag=False)  # default: a new temporary folder

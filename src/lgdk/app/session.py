@@ -23,6 +23,7 @@ import numpy as np
 from lgdk.app.limits import DiskBudget
 from lgdk.app.queue import Cancelled, PropagationQueue
 from lgdk.app.store import FrameStore
+from lgdk.config import MAX_OBJECTS
 from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
@@ -58,7 +59,7 @@ class Session:
 
     def __init__(self, folder: Path, make_predictor: Callable[[], Streaming],
                  prompt_method: str = DEFAULT_METHOD, max_frames: int = 3000,
-                 max_objects: int = 20, queue: PropagationQueue | None = None,
+                 max_objects: int = MAX_OBJECTS, queue: PropagationQueue | None = None,
                  disk: DiskBudget | None = None) -> None:
         self.folder = Path(folder)
         self.make_predictor = make_predictor

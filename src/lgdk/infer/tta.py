@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from lgdk.config import InferenceConfig
+from lgdk.config import MAX_OBJECTS, InferenceConfig
 from lgdk.infer.backend import StepModel
 from lgdk.infer.predictor import Predictor, Streaming
 
@@ -37,7 +37,7 @@ class Averaging(Streaming):
     """Runs every wrapped predictor on each frame and averages their probabilities
     (flip, scales, ensembles); each wrapped predictor then memorises the average."""
 
-    def __init__(self, predictors: list[Streaming], max_objects: int = 32) -> None:
+    def __init__(self, predictors: list[Streaming], max_objects: int = MAX_OBJECTS) -> None:
         if not predictors:
             raise ValueError("Averaging needs at least one predictor")
         super().__init__(max_objects)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lgdk.config import MAX_OBJECTS
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_prompts
 
 # "learned": the prompt network (lgdk.prompts.net), one object at a time through its box's
@@ -38,7 +39,7 @@ def prompts_from_lists(boxes: Sequence[Sequence[float]] = (),
 
 
 def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
-                             method: str = DEFAULT_METHOD, max_objects: int = 32,
+                             method: str = DEFAULT_METHOD, max_objects: int = MAX_OBJECTS,
                              make_predictor=None, prompt_net=None) -> np.ndarray:
     """frame: (H, W, 3) uint8 RGB -> (H, W) uint8 map of object ids. Where two objects'
     masks overlap, the more probable one is taken, or (on a tie) the one with the smaller
@@ -106,7 +107,7 @@ def _shipped_predictor(max_objects: int):
 
 def masks_from_prompts(frame: np.ndarray, boxes: Sequence[Sequence[float]] = (),
                        points: Sequence[Sequence] = (), method: str = DEFAULT_METHOD,
-                       max_objects: int = 32, make_predictor=None,
+                       max_objects: int = MAX_OBJECTS, make_predictor=None,
                        prompt_net=None) -> np.ndarray:
     """The first mask from boxes and clicks: (H, W, 3) uint8 RGB -> (H, W) uint8 ids."""
     return mask_from_object_prompts(frame, prompts_from_lists(boxes, points), method,

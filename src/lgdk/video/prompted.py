@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lgdk.config import MAX_OBJECTS
 from lgdk.data.masks import write_mask
 from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
 from lgdk.prompts.spec import ObjectPrompt
@@ -22,7 +23,7 @@ PROMPT_MASK = "prompt_mask.png"
 def segment_from_prompts(make_predictor, input_path, prompts: list[ObjectPrompt], out_dir,
                          frame_index: int = 0, method: str = DEFAULT_METHOD,
                          outputs: VideoOutputs | None = None, save_probs: bool = False,
-                         progress: bool = True, max_objects: int = 32,
+                         progress: bool = True, max_objects: int = MAX_OBJECTS,
                          direction: str = "both") -> Summary:
     """make_predictor() -> a fresh predictor (for the prompt's refinement and each pass)."""
     if frame_index < 0:
