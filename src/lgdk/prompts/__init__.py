@@ -2,113 +2,19 @@
 
     from lgdk.prompts import masks_from_prompts
     ids = masks_from_prompts(frame, boxes=[(40, 30, 200, 180)], points=[(120, 80, False)])
+
+The prompts (`spec`), how they become a mask (`make`), by the prompt network (`net`,
+`learned`, `crop`) or GrabCut (`grabcut`, `refine`).
 """
 
-from __future__ import annotations
+from lgdk.prompts.make import (
+    DEFAULT_METHOD,
+    METHODS,
+    mask_from_object_prompts,
+    masks_from_prompts,
+    prompts_from_lists,
+    shipped_prompt_net,
+)
 
-import functools
-from collections.abc import Sequence
-
-import numpy as np
-
-from lgdk.config import MAX_OBJECTS
-from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_prompts
-
-# "learned": the prompt network (lgdk.prompts.net), one object at a time through its box's
-# window; "network": GrabCut's mask refined by the segmentation network
-# (lgdk.prompts.refine); "grabcut": OpenCV's GrabCut alone
-METHODS = ("learned", "network", "grabcut")
-DEFAULT_METHOD = "learned"
-
-
-def prompts_from_lists(boxes: Sequence[Sequence[float]] = (),
-                       points: Sequence[Sequence] = ()) -> list[ObjectPrompt]:
-    """boxes: (x0, y0, x1, y1) each, object ids 1, 2, ... in order; points: (x, y),
-    (x, y, positive) or (x, y, positive, object_id); without an id a point refines the
-    last box's object (object 1 when there is no box), as on the command line."""
-    objects = {i: ObjectPrompt(i, box=Box(*map(float, b))) for i, b in enumerate(boxes, 1)}
-    for point in points:
-        if not 2 <= len(point) <= 4:
-            raise PromptError(f"a point is (x, y[, positive[, object_id]]), not {point!r}")
-        x, y = float(point[0]), float(point[1])
-        positive = bool(point[2]) if len(point) > 2 else True
-        object_id = int(point[3]) if len(point) > 3 else max(objects, default=1)
-        objects.setdefault(object_id, ObjectPrompt(object_id)).clicks.append(
-            Click(x, y, positive))
-    return [objects[k] for k in sorted(objects)]
-
-
-def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
-                             method: str = DEFAULT_METHOD, max_objects: int = MAX_OBJECTS,
-                             make_predictor=None, prompt_net=None) -> np.ndarray:
-    """frame: (H, W, 3) uint8 RGB -> (H, W) uint8 map of object ids. Where two objects'
-    masks overlap, the more probable one is taken, or (on a tie) the one with the smaller
-    box. make_predictor() gives a fresh predictor for the "network" method, prompt_net
-    the network for "learned" (default: the shipped ones, on the CPU)."""
-    if method not in METHODS:
-        raise PromptError(f"unknown prompt method '{method}'; choose one of {', '.join(METHODS)}")
-    from lgdk.prompts.grabcut import click_radius, grabcut_mask
-    from lgdk.prompts.refine import pin_clicks
-
-    height, width = frame.shape[:2]
-    check_prompts(prompts, height, width, max_objects)
-    if method == "learned":
-        from lgdk.prompts.learned import learned_probability
-
-        net = prompt_net or shipped_prompt_net()
-        chances = {p.object_id: learned_probability(net, frame, p) for p in prompts}
-    else:
-        chances = {p.object_id: grabcut_mask(frame, p).astype(np.float32) for p in prompts}
-    ids = _combine(chances, prompts)
-    if method == "learned":
-        pin_clicks(ids, prompts, click_radius(height, width))
-    for p in prompts:
-        if not (ids == p.object_id).any():
-            raise PromptError(f"object {p.object_id}: its prompt gave an empty mask; give a "
-                              "tighter box or a positive click on it")
-    if method == "network":
-        from lgdk.prompts.refine import refine_with_network
-
-        ids = refine_with_network(make_predictor or _shipped_predictor(max_objects), frame,
-                                  ids, prompts, click_radius(height, width))
-    return ids
-
-
-def _combine(chances: dict[int, np.ndarray], prompts: list[ObjectPrompt]) -> np.ndarray:
-    """Per-object (H, W) probabilities -> (H, W) uint8 ids: each pixel to its most probable
-    object when that is at least 0.5; ties to the object with the smaller box (or mask)."""
-    def extent(p: ObjectPrompt) -> float:
-        b = p.box
-        return (b.x1 - b.x0) * (b.y1 - b.y0) if b else float((chances[p.object_id] >= 0.5).sum())
-
-    order = sorted(prompts, key=extent)  # smallest first: it wins ties
-    stack = np.stack([chances[p.object_id] for p in order])  # (N, H, W)
-    best = np.argmax(stack, axis=0)
-    ids = np.array([p.object_id for p in order], np.uint8)[best]
-    ids[np.take_along_axis(stack, best[None], 0)[0] < 0.5] = 0
-    return ids
-
-
-@functools.cache
-def shipped_prompt_net():
-    """The shipped prompt network on the CPU, loaded on first use."""
-    from lgdk.prompts.learned import load_prompt_net
-
-    return load_prompt_net()
-
-
-def _shipped_predictor(max_objects: int):
-    from lgdk.infer.loading import load_models
-    from lgdk.infer.predictor import Predictor
-
-    models, settings = load_models(None, "cpu", max_objects=max_objects)
-    return lambda: Predictor(models[0], settings)
-
-
-def masks_from_prompts(frame: np.ndarray, boxes: Sequence[Sequence[float]] = (),
-                       points: Sequence[Sequence] = (), method: str = DEFAULT_METHOD,
-                       max_objects: int = MAX_OBJECTS, make_predictor=None,
-                       prompt_net=None) -> np.ndarray:
-    """The first mask from boxes and clicks: (H, W, 3) uint8 RGB -> (H, W) uint8 ids."""
-    return mask_from_object_prompts(frame, prompts_from_lists(boxes, points), method,
-                                    max_objects, make_predictor, prompt_net)
+__all__ = ["DEFAULT_METHOD", "METHODS", "mask_from_object_prompts", "masks_from_prompts",
+           "prompts_from_lists", "shipped_prompt_net"]
