@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What each data source of the generalizing recipe (issue 20) adds, one at a time: the
 # default's part 1 (default-cpu-gen1) shortened to 300 iterations (preset data-ablation),
-# from the fifth session's model (trained on DAVIS-2016 train only), once per data mix:
+# from lgdk-lite0-v0 (trained on DAVIS-2016 train only), once per data mix:
 #   none    no training: that model itself
 #   davis   DAVIS-2016 train clips alone
 #   stills  + the real stills of ../shared/data/static as pseudo-videos
@@ -18,7 +18,7 @@ PY=${PY:-.venv/bin/python}
 SETS=${SETS:-devval}
 OUT=${1:-runs/ablation-data}; shift || true
 ROWS=("$@"); [ ${#ROWS[@]} -gt 0 ] || ROWS=(none davis stills paste all)
-INIT=runs/session5-default.safetensors
+INIT=runs/lgdk-lite0-v0.safetensors
 # shellcheck source=scripts/ablation_lib.sh
 source "$(dirname "$0")/ablation_lib.sh"
 

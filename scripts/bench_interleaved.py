@@ -4,7 +4,7 @@ usage: python scripts/bench_interleaved.py --a window=0 --b window=0.5 [--frames
            [--objects 2] [--checkpoint C] [--checkpoint-b D]
 
 On a shared machine the speed drifts (the matmul figure of `lgdk bench` moved from 85 to
-173 GFLOP/s between runs a minute apart in the ninth session), more than a small change
+173 GFLOP/s between runs a minute apart), more than a small change
 costs. Here two predictors (one per setting, same model) take the same frames in turn, so
 that both see the same drift; with --checkpoint-b the second predictor runs another model
 (e.g. another backbone, `scripts/untrained_checkpoint.py`: speed does not depend on the

@@ -22,10 +22,10 @@ if [ ! -f runs/default-fast-distill/final.safetensors ]; then
     --out runs/default-fast-distill --iterations 1500
 fi
 run_stage default-cpu-fast-tune runs/default-fast-tune
-# the fifth session's shipped model (float16), the start of the sixth session's part
-if [ ! -f runs/session5-default.safetensors ]; then
+# lgdk-lite0-v0 (float16), the start of lgdk-lite0-v1's part
+if [ ! -f runs/lgdk-lite0-v0.safetensors ]; then
   "${PYTHON:-.venv/bin/python}" scripts/ship_default.py runs/default-fast-tune/final.safetensors \
-    --out runs/session5-default.safetensors
+    --out runs/lgdk-lite0-v0.safetensors --name lgdk-lite0-v0
 fi
 # real stills (DUTS-TR, ECSSD, Penn-Fudan) as pseudo-videos, multi-object clips pasted from
 # them, DAVIS-2016 train clips (about 1 h 50 min)
