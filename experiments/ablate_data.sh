@@ -11,7 +11,7 @@
 # when SETS names them, the 3-object composite and 7-object crowd clips
 # (scripts/make_composite_clips.py). About 16.5 min of training and 6 of measuring a row on
 # the 2-core AMD EPYC. Resumes.
-# usage: [SETS="devval composite crowd"] scripts/ablate_data.sh [OUT_DIR] [ROW ...]
+# usage: [SETS="devval composite crowd"] experiments/ablate_data.sh [OUT_DIR] [ROW ...]
 set -euo pipefail
 LGDK=${LGDK:-.venv/bin/lgdk}
 PY=${PY:-.venv/bin/python}
@@ -19,7 +19,7 @@ SETS=${SETS:-devval}
 OUT=${1:-runs/ablation-data}; shift || true
 ROWS=("$@"); [ ${#ROWS[@]} -gt 0 ] || ROWS=(none davis stills paste all)
 INIT=runs/lgdk-lite0-v0.safetensors
-# shellcheck source=scripts/ablation_lib.sh
+# shellcheck source=experiments/ablation_lib.sh
 source "$(dirname "$0")/ablation_lib.sh"
 
 switches() {  # row -> --set arguments

@@ -6,7 +6,7 @@
 # 3-object composite and 7-object crowd clips (scripts/make_composite_clips.py).
 # Re-running resumes.
 # usage: [PRESET=ablation-cpu|ablation-gen] [SETS="devval composite crowd"] \
-#        scripts/ablate.sh [OUT_DIR] [ROW ...]   rows: static local global both both-aspp
+#        experiments/ablate.sh [OUT_DIR] [ROW ...]   rows: static local global both both-aspp
 set -euo pipefail
 LGDK=${LGDK:-.venv/bin/lgdk}
 PY=${PY:-.venv/bin/python}
@@ -14,7 +14,7 @@ PRESET=${PRESET:-ablation-cpu}
 SETS=${SETS:-devval}
 OUT=${1:-runs/ablation}; shift || true
 ROWS=("$@"); [ ${#ROWS[@]} -gt 0 ] || ROWS=(static local global both both-aspp)
-# shellcheck source=scripts/ablation_lib.sh
+# shellcheck source=experiments/ablation_lib.sh
 source "$(dirname "$0")/ablation_lib.sh"
 
 switches() {  # row -> --set arguments

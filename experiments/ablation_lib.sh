@@ -1,4 +1,4 @@
-# Shared steps of the ablation scripts (scripts/ablate.sh, scripts/ablate_data.sh):
+# Shared steps of the ablation scripts (experiments/ablate.sh, experiments/ablate_data.sh):
 # train a preset into a run folder (resuming), measure a checkpoint on a set, print a table.
 # Sourced; the caller sets LGDK, PY and OUT.
 
