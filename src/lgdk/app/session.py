@@ -31,7 +31,7 @@ from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
 from lgdk.video.cutout import CutoutWriter
 from lgdk.video.frames import Spill
-from lgdk.video.job import Reach, VideoJob, plan
+from lgdk.video.job import Reach, VideoJob, check_direction, plan
 from lgdk.video.sinks import OverlayWriter
 from lgdk.video.video_io import FrameSource
 
@@ -240,7 +240,7 @@ class Session:
                 raise SessionError("no object yet: draw a box, click or paint on a frame "
                                    "first")
             if direction is not None:
-                plan([0], direction)  # checks it
+                check_direction(direction)
                 if direction != self.direction:
                     self.direction, self.edited = direction, set(self.given)
             edited = set(self.edited) or set(self.given)
@@ -254,9 +254,8 @@ class Session:
             self._thread.start()
 
     def _reach_length(self, reach: Reach) -> int:
-        low = reach.given if reach.back_to is None else reach.back_to
         high = len(self.frames) if reach.forward_to is None else reach.forward_to
-        return max(0, min(high, len(self.frames)) - low)
+        return max(0, min(high, len(self.frames)) - reach.first)
 
     def status(self) -> dict:
         """The progress, with `queued`: the place in the queue while waiting (else 0)."""

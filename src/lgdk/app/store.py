@@ -77,8 +77,9 @@ class FrameStore:
                 Image.fromarray(frame).save(path, quality=95, subsampling=0)
                 written += path.stat().st_size
                 if png is not None:
-                    Image.fromarray(frame).save(png / f"{index:05d}.png", compress_level=1)
-                    written += (png / f"{index:05d}.png").stat().st_size
+                    lossless = png / f"{index:05d}.png"
+                    Image.fromarray(frame).save(lossless, compress_level=1)
+                    written += lossless.stat().st_size
                 self.shown.append(path)
                 self.size = frame.shape[:2]
                 if self.disk is not None and index % 25 == 0:  # room for what is to come

@@ -47,17 +47,25 @@ class Reach:
     back_to: int | None
     forward_to: int | None
 
+    @property
+    def first(self) -> int:
+        """The lowest frame it labels."""
+        return self.given if self.back_to is None else self.back_to
+
     def covers(self, index: int) -> bool:
-        low = self.given if self.back_to is None else self.back_to
-        return low <= index and (self.forward_to is None or index < self.forward_to)
+        return self.first <= index and (self.forward_to is None or index < self.forward_to)
+
+
+def check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise UserError(f"--direction must be one of {', '.join(DIRECTIONS)}, not "
+                        f"'{direction}'")
 
 
 def plan(given: list[int], direction: str = "both") -> list[Reach]:
     """The reach of each given frame (in order) so that every frame, or with one
     direction every frame on that side of a given frame, is labelled exactly once."""
-    if direction not in DIRECTIONS:
-        raise UserError(f"--direction must be one of {', '.join(DIRECTIONS)}, not "
-                        f"'{direction}'")
+    check_direction(direction)
     frames = sorted(set(given))
     if not frames:
         return []
@@ -97,6 +105,7 @@ class VideoJob:
         self.given: dict[int, Given] = {}
         self.cancelled: Callable[[], bool] = lambda: False  # checked between frames
         self.keep_probs = False  # Result.probs: the probabilities, else None
+        self._released = 0  # frames below this one are released (but kept seeds)
 
     def give(self, index: int, mask: Given) -> None:
         """The mask of frame `index` ((H, W) ids), or a function of the frame that makes
@@ -138,7 +147,7 @@ class VideoJob:
     def _reach(self, reach: Reach, nxt: Reach | None) -> Iterator[Result]:
         g = reach.given
         forward = self.make_predictor()
-        for seed in [s for s in sorted(self.given) if s < g][-SEEDS:]:
+        for seed in self._seeds_before(g):
             forward.step(self.frames.get(seed), self.mask(seed))
         if self.frames.get(g) is None:
             count = self.frames.count
@@ -149,7 +158,7 @@ class VideoJob:
         if reach.back_to is not None:
             yield from self._backward(g, reach.back_to, first.labels)
         index = g + 1
-        keep = self._seeds(nxt)
+        keep = set() if nxt is None else set(self._seeds_before(nxt.given))
         while (reach.forward_to is None or index < reach.forward_to) and not self.cancelled():
             given = self.mask(index) if index in self.given else None
             result = self._step(forward, index, given)
@@ -184,20 +193,20 @@ class VideoJob:
         return Result(index, self.frames.name(index), frame, labels, probs,
                       list(predictor.object_ids))
 
-    def _seeds(self, nxt: Reach | None) -> set[int]:
-        """Given frames that the next reach's forward pass starts with."""
-        if nxt is None:
-            return set()
-        return set([s for s in sorted(self.given) if s < nxt.given][-SEEDS:])
+    def _seeds_before(self, g: int) -> list[int]:
+        """The given frames a forward pass from frame `g` starts with in memory."""
+        return [s for s in sorted(self.given) if s < g][-SEEDS:]
 
     def _release_below(self, nxt: Reach | None) -> None:
         """Frames below the next reach's first frame are read no more, but for given
-        frames that seed it."""
-        low = None if nxt is None else (nxt.given if nxt.back_to is None else nxt.back_to)
-        keep = self._seeds(nxt)
-        for index in range(self.frames.decoded if low is None else low):
+        frames that seed it (seeds later reaches start with are among these)."""
+        low = self.frames.decoded if nxt is None else nxt.first
+        keep = set() if nxt is None else set(self._seeds_before(nxt.given))
+        stale = {s for s in self.given if s < self._released} - keep  # seeds no longer
+        for index in sorted(stale) + list(range(self._released, low)):
             if index not in keep:
                 self.frames.release(index)
+        self._released = max(self._released, low)
 
     def close(self) -> None:
         self.frames.close()
