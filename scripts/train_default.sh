@@ -17,7 +17,7 @@ run_stage default-cpu-stage2-long runs/default-stage2-long
 # the cheaper memory encoder (memory_encoder: fast), distilled from that model's own, then
 # the whole model fine-tuned briefly (about 40 more minutes)
 if [ ! -f runs/default-fast-distill/final.safetensors ]; then
-  "${PYTHON:-.venv/bin/python}" scripts/distill_memory_encoder.py \
+  "${PYTHON:-.venv/bin/python}" scripts/distill_part.py \
     --teacher runs/default-stage2-long/final.safetensors --config default-cpu-fast \
     --out runs/default-fast-distill --iterations 1500
 fi

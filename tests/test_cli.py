@@ -119,3 +119,35 @@ def test_every_setting_flag_says_the_shipped_default_and_the_shipped_file_agrees
         assert f"the shipped model's: {shown})" in helps[f.name].replace("\n", " "), f.name
     assert {f.name for f in setting_fields()} <= {f.name for f in dataclasses.fields(
         InferenceConfig)}
+
+
+def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
+    """A wrong path or prompt is reported without importing torch or loading a model."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(frames / "00000.jpg")
+    cases = [
+        (["segment", str(tmp_path / "missing.mp4"), "--mask", "m.png"], "not found"),
+        (["segment", str(tmp_path), "--mask", str(tmp_path / "m.png")], "holds no jpg/png"),
+        (["segment", str(video), "--mask", "m.png"], "is empty"),
+        (["segment", str(frames), "--box", "1,2,3"], "--box must be"),
+        (["segment", str(frames), "--mask", str(tmp_path / "m.png")], "mask"),
+        (["segment", "--dataset", str(tmp_path / "none")], "is not a folder"),
+    ]
+    for argv, message in cases:
+        code = ("import sys; from lgdk.cli import main\n"
+                f"rc = main({argv + ['--out', str(tmp_path / 'out')]!r})\n"
+                "print(rc, 'torch' in sys.modules)")
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)
+        assert run.stdout.split() == ["2", "False"], (argv, run.stdout, run.stderr)
+        assert message in run.stderr, (argv, run.stderr)
+        assert not (tmp_path / "out").exists()

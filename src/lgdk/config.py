@@ -40,6 +40,9 @@ class ModelConfig:
     local_kernel: bool = True  # kernel from the previous frame's object feature
     global_kernel: bool = True  # kernel from the mean object feature over all past frames
     aspp: bool = True  # ASPP before the decoder
+    # ASPP's branches on a 1x1 reduction of its input to this many channels (0: on the
+    # whole input, the paper's; 128 costs a third of it)
+    aspp_reduce: int = 0
     kernel_size: int = 3  # spatial size of the dynamic convolution
     kernel_hidden: int = 256  # width of the FC layers that generate the kernel
 

@@ -25,18 +25,26 @@ class ResBlock(nn.Module):
 
 
 class ASPP(nn.Module):
-    """Atrous spatial pyramid pooling (DeepLab): parallel dilated convs + image pooling."""
+    """Atrous spatial pyramid pooling (DeepLab): parallel dilated convs + image pooling.
+    With `reduce`, the branches see a 1x1 projection of the input to `reduce` channels
+    (+ ReLU) instead of the input itself: at in_dim 512 and reduce 128, a third of the
+    multiply-adds."""
 
-    def __init__(self, in_dim: int, out_dim: int, rates: tuple[int, ...] = (2, 4, 6)) -> None:
+    def __init__(self, in_dim: int, out_dim: int, rates: tuple[int, ...] = (2, 4, 6),
+                 reduce: int = 0) -> None:
         super().__init__()
         branch = out_dim // 2
-        self.branches = nn.ModuleList([nn.Conv2d(in_dim, branch, 1)])
+        self.reduce = nn.Conv2d(in_dim, reduce, 1) if reduce else None
+        width = reduce or in_dim
+        self.branches = nn.ModuleList([nn.Conv2d(width, branch, 1)])
         for rate in rates:
-            self.branches.append(nn.Conv2d(in_dim, branch, 3, padding=rate, dilation=rate))
-        self.pool = nn.Conv2d(in_dim, branch, 1)
+            self.branches.append(nn.Conv2d(width, branch, 3, padding=rate, dilation=rate))
+        self.pool = nn.Conv2d(width, branch, 1)
         self.fuse = nn.Conv2d(branch * (len(rates) + 2), out_dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reduce is not None:
+            x = F.relu(self.reduce(x))  # (B, reduce, h, w)
         outs = [F.relu(b(x)) for b in self.branches]
         pooled = F.relu(self.pool(x.mean(dim=(2, 3), keepdim=True)))
         pooled = pooled.expand(-1, -1, x.shape[2], x.shape[3])
@@ -69,9 +77,11 @@ class Refine(nn.Module):
 class Decoder(nn.Module):
     """(readout ++ query feature) at stride 16 -> features at stride 4 (the last block)."""
 
-    def __init__(self, in_dim: int, c8: int, c4: int, dim: int, use_aspp: bool) -> None:
+    def __init__(self, in_dim: int, c8: int, c4: int, dim: int, use_aspp: bool,
+                 aspp_reduce: int = 0) -> None:
         super().__init__()
-        self.entry = ASPP(in_dim, dim) if use_aspp else nn.Conv2d(in_dim, dim, 1)
+        self.entry = (ASPP(in_dim, dim, reduce=aspp_reduce) if use_aspp
+                      else nn.Conv2d(in_dim, dim, 1))
         self.compress = ResBlock(dim, dim)
         self.refine8 = Refine(c8, dim, dim // 2)
         self.refine4 = Refine(c4, dim // 2, dim // 4)

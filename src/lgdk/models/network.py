@@ -43,7 +43,8 @@ class LGDK(nn.Module):
         self.memory_encoder = build_memory_encoder(cfg, ch)
         self.query_encoder = QueryEncoder(backbone, cfg.key_dim, cfg.value_dim)
         self.reader = MemoryReader(cfg.affinity, top_k, sparse_read)
-        self.decoder = Decoder(2 * cfg.value_dim, ch.c8, ch.c4, cfg.decoder_dim, cfg.aspp)
+        self.decoder = Decoder(2 * cfg.value_dim, ch.c8, ch.c4, cfg.decoder_dim, cfg.aspp,
+                               cfg.aspp_reduce)
         self.kernel_head = KernelHead(
             cfg.value_dim, self.decoder.out_dim, cfg.local_kernel, cfg.global_kernel,
             cfg.kernel_size, cfg.kernel_hidden,

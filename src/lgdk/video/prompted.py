@@ -15,7 +15,7 @@ from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
 from lgdk.prompts.spec import ObjectPrompt
 from lgdk.video.engine import Summary, segment_video
 from lgdk.video.sinks import VideoOutputs
-from lgdk.video.video_io import VideoError, open_frames
+from lgdk.video.video_io import FrameSource, VideoError, open_frames
 
 PROMPT_MASK = "prompt_mask.png"
 
@@ -25,9 +25,11 @@ def segment_from_prompts(make_predictor, input_path, prompts: list[ObjectPrompt]
                          outputs: VideoOutputs | None = None, save_probs: bool = False,
                          progress: bool = True, max_objects: int = MAX_OBJECTS,
                          direction: str = "both") -> Summary:
-    """make_predictor() -> a fresh predictor (for the prompt's refinement and each pass)."""
+    """make_predictor() -> a fresh predictor (for the prompt's refinement and each pass);
+    `input_path` is a video file or folder, or one already opened (`open_frames`)."""
     if frame_index < 0:
         raise VideoError(f"--prompt-frame must be 0 or more, not {frame_index}")
+    source = input_path if isinstance(input_path, FrameSource) else open_frames(input_path)
     made: list[np.ndarray] = []
 
     def prompt_mask(frame: np.ndarray) -> np.ndarray:
@@ -35,7 +37,7 @@ def segment_from_prompts(make_predictor, input_path, prompts: list[ObjectPrompt]
                                              make_predictor))
         return made[-1]
 
-    summary = segment_video(make_predictor, open_frames(input_path), None, Path(out_dir),
+    summary = segment_video(make_predictor, source, None, Path(out_dir),
                             outputs, save_probs, progress, direction, {frame_index: prompt_mask})
     write_mask(Path(out_dir) / PROMPT_MASK, made[-1])
     return summary

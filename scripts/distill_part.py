@@ -1,11 +1,12 @@
-"""Give a trained model a cheaper memory encoder: distil it from the model's own.
+"""Give a trained model a cheaper part (memory encoder, ASPP): distil it from the model's own.
 
-usage: python scripts/distill_memory_encoder.py --teacher RUN/final.safetensors
-           --config default-cpu-fast --out RUN_DIR [--iterations N] [--batch-size B]
+usage: python scripts/distill_part.py --teacher RUN/final.safetensors
+           --config default-cpu-fast --out RUN_DIR [--part memory_encoder|decoder_entry]
+           [--iterations N] [--batch-size B]
 
-The student is the config's model (e.g. `memory_encoder: fast`) with every tensor it
-shares with the teacher copied from it; only its memory encoder is trained (see
-`lgdk.train.distill`). Writes RUN_DIR/final.safetensors (usable by `lgdk segment
+The student is the config's model (e.g. `memory_encoder: fast`, or `aspp_reduce: 128`)
+with every tensor it shares with the teacher copied from it; only the part is trained
+(see `lgdk.train.distill`). Writes RUN_DIR/final.safetensors (usable by `lgdk segment
 --checkpoint`, or as `train.init_from` of a fine-tuning run) and RUN_DIR/distill.tsv.
 """
 
@@ -20,7 +21,7 @@ from lgdk.config import load_config
 from lgdk.data.clips import ClipDataset
 from lgdk.models.checkpoint import load_checkpoint, load_matching_weights, save_checkpoint
 from lgdk.models.network import build_model
-from lgdk.train.distill import distill_memory_encoder
+from lgdk.train.distill import PARTS, distill_part
 
 
 def main() -> None:
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--teacher", required=True, help="the trained model's checkpoint")
     parser.add_argument("--config", required=True, help="preset or YAML: student + data")
     parser.add_argument("--out", required=True, help="run folder")
+    parser.add_argument("--part", default="memory_encoder", choices=sorted(PARTS))
     parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=4, help="clips per step")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -45,11 +47,12 @@ def main() -> None:
     student.to(memory_format=torch.channels_last)
     data = ClipDataset(cfg.data, args.iterations * args.batch_size, seed=args.seed)
     loader = DataLoader(data, batch_size=args.batch_size, num_workers=cfg.data.workers)
-    losses = distill_memory_encoder(teacher, student, loader, args.iterations, args.lr)
+    losses = distill_part(teacher, student, loader, args.iterations, args.part, args.lr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out / "final.safetensors", student, cfg,
-                    extra={"distilled_from": args.teacher, "iteration": args.iterations})
+                    extra={"distilled_from": args.teacher, "part": args.part,
+                           "iteration": args.iterations})
     (out / "distill.tsv").write_text("".join(f"{i + 1}\t{v:.5f}\n"
                                              for i, v in enumerate(losses)))
     print(f"wrote {out / 'final.safetensors'} (last 50 steps' loss "
