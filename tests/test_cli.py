@@ -26,7 +26,11 @@ def test_bench_reports_speed_split_flops_and_memory(tmp_path, tiny_checkpoint, c
         report["split_ms"])
     long = report["long_video"]
     assert long["60"]["bank_bytes"] == long["90"]["bank_bytes"]  # bounded memory
-    assert "frames/s" in capsys.readouterr().out
+    first = report["first_mask"]  # a new process: imports, model, two frames, exit
+    assert first["seconds"] > first["import_seconds"] > 0 and first["load_seconds"] > 0
+    printed = capsys.readouterr().out
+    assert "frames/s" in printed and "time to first mask" in printed
+    assert "backend pytorch" in printed
 
 
 def test_export_with_bad_arguments_is_one_line_and_exit_2(tmp_path, tiny_checkpoint, capsys):
@@ -47,7 +51,8 @@ def test_flags_not_given_leave_the_checkpoints_own_settings(tmp_path, capsys):
     cfg = Config(model=tiny_config(), inference=InferenceConfig(size=32, top_k=3))
     path = tmp_path / "m.safetensors"
     save_checkpoint(path, build_model(cfg.model), cfg)
-    common = ["bench", "--checkpoint", str(path), "--frames", "2", "--long", ""]
+    common = ["bench", "--checkpoint", str(path), "--frames", "2", "--long", "",
+              "--no-first-mask"]
     for flags, size in (([], 32), (["--size", "48"], 48)):
         assert main([*common, *flags, "--json", str(tmp_path / "b.json")]) == 0
         assert json.loads((tmp_path / "b.json").read_text())["size"] == size

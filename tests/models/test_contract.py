@@ -1,4 +1,5 @@
-"""The contract every registered memory encoder keeps (after timm's test_models.py):
+"""The contract every registered memory encoder and decoder variant keeps (after timm's
+test_models.py):
 gradients everywhere and no NaN, the documented shapes, the streaming predictor and the
 whole-clip forward giving the same numbers, inference rewrites changing nothing, and ONNX
 export where the encoder supports it (the rest refused with a clear error)."""
@@ -17,7 +18,10 @@ from lgdk.models.memory_bank import MemoryPolicy
 from lgdk.models.network import build_model
 from tests.conftest import tiny_config
 
-VARIANTS = sorted(MEMORY_ENCODERS)
+# every memory encoder, and the reduced ASPP (`aspp_reduce`) on the shipped model's encoder
+VARIANTS = [{"memory_encoder": name} for name in sorted(MEMORY_ENCODERS)] + [
+    {"memory_encoder": "fast", "aspp_reduce": 16}]
+IDS = ["-".join(f"{k}={v}" for k, v in variant.items()) for variant in VARIANTS]
 
 
 def tensors(clip):
@@ -31,9 +35,9 @@ def make_clip(frames=6, seed=0):
     return generate_clip(np.random.default_rng(seed), 64, 96, frames, 2)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_every_parameter_gets_a_gradient_and_no_nan(variant):
-    model = build_model(tiny_config(memory_encoder=variant), top_k=4).train()
+    model = build_model(tiny_config(**variant), top_k=4).train()
     frames, masks = tensors(make_clip(frames=3))
     out = model(frames.expand(2, -1, -1, -1, -1), masks.expand(2, -1, -1, -1))
     assert out.shape == (2, 2, 3, 64, 96)  # (B, T-1, 1+N, H, W)
@@ -42,14 +46,14 @@ def test_every_parameter_gets_a_gradient_and_no_nan(variant):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_streaming_equals_the_whole_clip_forward(variant):
     """Same memory policy (a memory frame every 2nd frame, every frame encoded), a top-k
     read (the sparse form while streaming, the gather form in the forward)."""
     clip = make_clip()
     settings = InferenceConfig(size=0, top_k=4, mem_every=2, encode_every=1, max_memory=0)
-    trained = build_model(tiny_config(memory_encoder=variant), top_k=4).eval()
-    inference = build_model(tiny_config(memory_encoder=variant), top_k=4, sparse_read=True)
+    trained = build_model(tiny_config(**variant), top_k=4).eval()
+    inference = build_model(tiny_config(**variant), top_k=4, sparse_read=True)
     inference.load_state_dict(trained.state_dict())
     assert isinstance(inference, StepModel)
     with torch.no_grad():
@@ -62,9 +66,9 @@ def test_streaming_equals_the_whole_clip_forward(variant):
         assert torch.allclose(streamed[t], whole[t - 1], atol=1e-5), t
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_inference_rewrites_change_nothing(variant):
-    model = build_model(tiny_config(memory_encoder=variant)).eval()
+    model = build_model(tiny_config(**variant)).eval()
     for m in model.modules():  # BatchNorm statistics that are not the identity
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -78,12 +82,12 @@ def test_inference_rewrites_change_nothing(variant):
     assert torch.allclose(after, before, atol=1e-4)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_export_where_supported(variant, tmp_path):
     pytest.importorskip("onnxscript")
     from lgdk.onnx.export import export_onnx
 
-    model = build_model(tiny_config(memory_encoder=variant), top_k=4).eval()
+    model = build_model(tiny_config(**variant), top_k=4).eval()
     if model.memory_encoder.reads_frame:
         with pytest.raises(UserError, match="reads the frame"):
             export_onnx(model, tmp_path / "m.onnx", 64, 96, InferenceConfig(size=0))

@@ -5,7 +5,7 @@ import torch
 from lgdk.config import Config
 from lgdk.models.checkpoint import load_matching_weights, save_checkpoint
 from lgdk.models.network import build_model
-from lgdk.train.distill import distill_memory_encoder, frame_masks
+from lgdk.train.distill import distill_memory_encoder, distill_part, frame_masks
 from tests.conftest import tiny_config
 
 
@@ -45,3 +45,23 @@ def test_distilling_trains_only_the_students_memory_encoder_towards_the_teacher(
         changed = not torch.equal(tensor, before[name])
         assert changed == name.startswith("memory_encoder."), name
     assert all(p.requires_grad for p in student.parameters())  # handed back trainable
+
+
+def test_distilling_the_decoder_entry_trains_only_the_students_aspp(tmp_path):
+    """A reduced ASPP (aspp_reduce) learns the full one's outputs on its own inputs."""
+    cfg = Config(model=tiny_config(memory_encoder="fast"))
+    teacher = build_model(cfg.model)
+    save_checkpoint(tmp_path / "t.safetensors", teacher, cfg)
+    student = build_model(dataclasses.replace(cfg.model, aspp_reduce=8))
+    fresh = load_matching_weights(student, tmp_path / "t.safetensors")
+    assert fresh and all(name.startswith("decoder.entry.") for name in fresh)
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    batches = [{**batch(i % 4), "first_masks": (batch(i % 4)["labels"][:, 0, None] ==
+                                                torch.arange(1, 3).view(1, 2, 1, 1)).float()}
+               for i in range(40)]
+    losses = distill_part(teacher, student, batches, 40, "decoder_entry", lr=3e-3,
+                          log_every=0)
+    assert sum(losses[-8:]) / 8 < 0.5 * sum(losses[:8]) / 8
+    for name, tensor in student.state_dict().items():
+        changed = not torch.equal(tensor, before[name])
+        assert changed == name.startswith("decoder.entry."), name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from lgdk.cli.common import (
     add_checkpoint_flag,
     add_device_flag,
@@ -24,6 +26,8 @@ def add_bench(sub) -> None:
     p.add_argument("--objects", type=int, default=1)
     p.add_argument("--long", default="500,10000",
                    help="frame counts for the long-video memory check ('' to skip)")
+    p.add_argument("--first-mask", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time a new `lgdk segment` process to its first mask")
     p.add_argument("--json", default=None)
 
 
@@ -53,6 +57,8 @@ def run_bench(args) -> int:
     if args.long and not args.onnx:  # an ONNX graph has one fixed frame size
         counts = tuple(int(v) for v in args.long.split(","))
         report["long_video"] = bench.long_video_memory(model, settings, device, counts)
+    if args.first_mask and not args.onnx:
+        report["first_mask"] = bench.time_to_first_mask(device, settings.size, args.checkpoint)
     print(bench.format_report(report))
     if args.json:
         atomic_write(args.json, json.dumps(report, indent=2))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 import platform
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -151,12 +155,53 @@ def long_video_memory(model, settings: InferenceConfig, device: str,
     return out
 
 
+STARTUP_PROBE = """
+import time
+start = time.perf_counter()
+import torch, timm
+from lgdk.infer.loading import load_models
+imported = time.perf_counter()
+load_models({checkpoints!r}, {device!r})
+print(imported - start, time.perf_counter() - imported)
+"""
+
+
+def time_to_first_mask(device: str, size: int, checkpoint: str | None = None) -> dict:
+    """What a user waits for before the first predicted mask: a new `lgdk segment`
+    process on a 2-frame 854x480 clip (frame 0's mask given, frame 1 predicted), from
+    start to exit; and, in another new process, the part of it spent importing torch and
+    timm and the part loading the model."""
+    from PIL import Image
+
+    from lgdk.data.masks import write_mask
+
+    clip = _clip(2, 1)
+    extra = ["--checkpoint", checkpoint] if checkpoint else []
+    with tempfile.TemporaryDirectory() as tmp:
+        frames = Path(tmp) / "frames"
+        frames.mkdir()
+        for i, frame in enumerate(clip.frames):
+            Image.fromarray(frame).save(frames / f"{i:05d}.jpg", quality=95)
+        write_mask(Path(tmp) / "first.png", clip.labels[0])
+        command = [sys.executable, "-m", "lgdk", "segment", str(frames), "--mask",
+                   str(Path(tmp) / "first.png"), "--out", str(Path(tmp) / "out"), "--size",
+                   str(size), "--device", device, "--no-progress", *extra]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        total = time.perf_counter() - start
+    probe = STARTUP_PROBE.format(checkpoints=[checkpoint] if checkpoint else None,
+                                 device=device)
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True).stdout.split()
+    return {"seconds": total, "import_seconds": float(out[0]), "load_seconds": float(out[1])}
+
+
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def format_report(report: dict) -> str:
-    lines = [f"machine {report['machine']} ({report['device']}, {report['runtime']}); "
+    lines = [f"machine {report['machine']} ({report['device']}, backend {report['runtime']}); "
              f"{report['frames']} frames at size {report['size']}, {report['objects']} "
              f"object(s)",
              f"latency median {report['median_ms']:.1f} ms, p90 {report['p90_ms']:.1f} ms, "
@@ -170,6 +215,11 @@ def format_report(report: dict) -> str:
                      f"{report['achieved_gflops']:.1f} GFLOP/s = "
                      f"{100 * report['hardware_fraction']:.1f}% of it")
     lines.append(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
+    if "first_mask" in report:
+        f = report["first_mask"]
+        lines.append(f"time to first mask {f['seconds']:.2f} s (a new `lgdk segment` on 2 "
+                     f"frames, start to exit; importing torch and timm "
+                     f"{f['import_seconds']:.2f} s, loading the model {f['load_seconds']:.2f} s)")
     if "adaptation" in report:
         a = report["adaptation"]
         lines.append(f"--adapt {a['steps']} ({a['part']}): {a['seconds']:.1f} s before "
