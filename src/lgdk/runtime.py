@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from pathlib import Path
 
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -34,6 +35,21 @@ def limit_malloc_arenas(count: int = 2) -> bool:
     (docs/app.md). Returns False where the C library is not glibc."""
     mallopt = _mallopt()
     return bool(mallopt and mallopt(M_ARENA_MAX, count))
+
+
+def cache_bytes(level: int = 3, cpu: int = 0) -> int | None:
+    """Size of the CPU's cache of this level (the last level: 3) as Linux reports it in
+    /sys, or None where it does not."""
+    root = Path(f"/sys/devices/system/cpu/cpu{cpu}/cache")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    try:
+        for index in sorted(root.glob("index*")):
+            if (index / "level").read_text().strip() == str(level):
+                size = (index / "size").read_text().strip()
+                return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _mallopt():

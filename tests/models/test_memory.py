@@ -106,3 +106,14 @@ def test_top_affinity_in_blocks_equals_top_k_of_the_whole_affinity(kind, chunk):
     values.sum().backward()  # training reads through the same function
     assert query.grad.abs().sum() > 0 and memory.grad.abs().sum() > 0
     assert torch.isfinite(memory.grad).all()
+
+
+def test_the_affinity_block_follows_the_cache_within_its_bounds():
+    from lgdk.models.memory import BLOCK_BYTES, MemoryReader, affinity_block_elements
+
+    low, high = BLOCK_BYTES
+    assert affinity_block_elements(0) == low // 4  # not reported: the low bound
+    assert affinity_block_elements(1 << 20) == low // 4
+    assert affinity_block_elements(16 << 20) == (16 << 20) // 4
+    assert affinity_block_elements(1 << 30) == high // 4
+    assert MemoryReader().block_elements in range(low // 4, high // 4 + 1)

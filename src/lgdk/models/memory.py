@@ -57,6 +57,20 @@ def _product_operands(query_key: torch.Tensor, memory_key: torch.Tensor, kind: s
 
 
 CHUNK = 64  # column chunk of `_chunked_top`
+BLOCK_BYTES = (8 << 20, 32 << 20)  # the affinity block's bounds (`affinity_block_elements`)
+
+
+def affinity_block_elements(cache: int | None = None) -> int:
+    """Elements of one block of the top-k read's affinity: the CPU's last-level cache,
+    within BLOCK_BYTES. Larger blocks are larger matrix products (more efficient) until
+    the block no longer stays in the cache for its top-k. On a 2-core AMD EPYC (32 MB L3)
+    the 480p read with 10 memory frames took 71.4 ms in 8 MB blocks and 59.9 ms in
+    32 MB ones (docs/performance.md)."""
+    from lgdk.runtime import cache_bytes
+
+    cache = cache_bytes(3) if cache is None else cache
+    low, high = BLOCK_BYTES
+    return min(max(cache or low, low), high) // 4  # float32
 
 
 def top_affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str, k: int,
@@ -66,10 +80,11 @@ def top_affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str, k
 
     query_key: (B, Ck, P); memory_key: (B, Ck, M) -> values and indices, both (B, P, k).
     Computed a block of query positions at a time: a (rows, M) block of about
-    `block_elements` (8 MB) stays in the CPU's cache between the product and the top-k,
-    instead of a (P, M) matrix of 100 MB at 480p with 10 memory frames going to memory and
-    back. Each block's top k is found through `chunk`-wide column chunks (`_chunked_top`;
-    a graph export takes the plain top-k, whose shapes do not depend on M)."""
+    `block_elements` (8 MB by default; `MemoryReader` sizes it to the CPU's cache) stays in
+    the cache between the product and the top-k, instead of a (P, M) matrix of 100 MB at
+    480p with 10 memory frames going to memory and back. Each block's top k is found
+    through `chunk`-wide column chunks (`_chunked_top`; a graph export takes the plain
+    top-k, whose shapes do not depend on M)."""
     if torch.compiler.is_exporting():
         chunk = 1
     rows, columns = _product_operands(query_key, memory_key, kind, pad_to=chunk)
@@ -117,6 +132,7 @@ def read_memory(
     top_k: int = 0,
     sparse: bool = False,
     chunk: int = CHUNK,
+    block_elements: int = 2**21,
 ) -> torch.Tensor:
     """Weighted sum of memory values for every query position.
 
@@ -126,7 +142,7 @@ def read_memory(
     objects' value channels at once) and summed, so the readout costs k instead of M
     multiply-adds per value channel and query position: by a sparse (CSR) product with
     `sparse` (CPU inference, no gradients), else by gathering the rows (the same numbers).
-    `chunk` is `top_affinity`'s (1 for a graph export).
+    `chunk` and `block_elements` are `top_affinity`'s (chunk 1 for a graph export).
     """
     b, ck, h, w = query_key.shape
     n, cv = memory_value.shape[1:3]
@@ -135,7 +151,7 @@ def read_memory(
     values = memory_value.flatten(3).reshape(b, n * cv, m)  # (B, N*Cv, M); a view when
     # the values are position-major (`MemoryBank.stacked`): then `rows` below is contiguous
     if top_k and top_k < m:
-        top, index = top_affinity(queries, keys, kind, top_k, chunk=chunk)  # (B, P, k)
+        top, index = top_affinity(queries, keys, kind, top_k, block_elements, chunk)  # (B, P, k)
         weights = torch.softmax(top, dim=2)
         rows = values.transpose(1, 2)  # (B, M, N*Cv)
         if sparse:
@@ -193,8 +209,8 @@ def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class MemoryReader(nn.Module):
     """`read_memory` as a module (no parameters), so that it can be hooked and timed. How it
     reads is decided here, once: `top_k` (0: every memory position), `sparse` (the CSR form
-    of the top-k read: CPU inference only, it has no gradient) and `chunk` (1 for a graph
-    export)."""
+    of the top-k read: CPU inference only, it has no gradient), `chunk` (1 for a graph
+    export) and the affinity's block (`affinity_block_elements`: this CPU's cache)."""
 
     def __init__(self, kind: str = "l2", top_k: int = 0, sparse: bool = False,
                  chunk: int = CHUNK) -> None:
@@ -202,7 +218,8 @@ class MemoryReader(nn.Module):
         if kind not in ("l2", "dot"):
             raise ConfigError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
         self.kind, self.top_k, self.sparse, self.chunk = kind, top_k, sparse, chunk
+        self.block_elements = affinity_block_elements()
 
     def forward(self, query_key, memory_key, memory_value) -> torch.Tensor:
         return read_memory(query_key, memory_key, memory_value, self.kind, self.top_k,
-                           self.sparse, self.chunk)
+                           self.sparse, self.chunk, self.block_elements)
