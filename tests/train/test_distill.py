@@ -5,7 +5,7 @@ import torch
 from lgdk.config import Config
 from lgdk.models.checkpoint import load_matching_weights, save_checkpoint
 from lgdk.models.network import build_model
-from lgdk.train.distill import distill_memory_encoder, distill_part, frame_masks
+from lgdk.train.distill import distill_part, frame_masks
 from tests.conftest import tiny_config
 
 
@@ -38,7 +38,8 @@ def test_distilling_trains_only_the_students_memory_encoder_towards_the_teacher(
     load_matching_weights(student, tmp_path / "t.safetensors")
     before = {k: v.clone() for k, v in student.state_dict().items()}
     batches = [batch(i % 4) for i in range(60)]
-    losses = distill_memory_encoder(teacher, student, batches, 60, lr=3e-3, log_every=0)
+    losses = distill_part(teacher, student, batches, 60, "memory_encoder", lr=3e-3,
+                          log_every=0)
     assert len(losses) == 60
     assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:10]) / 10
     for name, tensor in student.state_dict().items():

@@ -58,6 +58,7 @@ def _product_operands(query_key: torch.Tensor, memory_key: torch.Tensor, kind: s
 
 CHUNK = 64  # column chunk of `_chunked_top`
 BLOCK_BYTES = (8 << 20, 32 << 20)  # the affinity block's bounds (`affinity_block_elements`)
+BLOCK_ELEMENTS = BLOCK_BYTES[0] // 4  # float32 elements of the smallest block: the default
 
 
 def affinity_block_elements(cache: int | None = None) -> int:
@@ -70,11 +71,11 @@ def affinity_block_elements(cache: int | None = None) -> int:
 
     cache = cache_bytes(3) if cache is None else cache
     low, high = BLOCK_BYTES
-    return min(max(cache or low, low), high) // 4  # float32
+    return min(max(cache or low, low), high) // 4  # float32 elements
 
 
 def top_affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str, k: int,
-                 block_elements: int = 2**21, chunk: int = CHUNK
+                 block_elements: int = BLOCK_ELEMENTS, chunk: int = CHUNK
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k largest affinities of each query position and their memory positions.
 
@@ -132,7 +133,7 @@ def read_memory(
     top_k: int = 0,
     sparse: bool = False,
     chunk: int = CHUNK,
-    block_elements: int = 2**21,
+    block_elements: int = BLOCK_ELEMENTS,
 ) -> torch.Tensor:
     """Weighted sum of memory values for every query position.
 

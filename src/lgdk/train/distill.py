@@ -117,9 +117,3 @@ def distill_part(teacher: LGDK, student: LGDK, batches: Iterable[dict], iteratio
         p.requires_grad_(True)
     return losses
 
-
-def distill_memory_encoder(teacher: LGDK, student: LGDK, batches: Iterable[dict],
-                           iterations: int, lr: float = 1e-3,
-                           log_every: int = 50) -> list[float]:
-    """`distill_part` of the memory encoder."""
-    return distill_part(teacher, student, batches, iterations, "memory_encoder", lr, log_every)
