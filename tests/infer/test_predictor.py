@@ -5,7 +5,7 @@ import torch
 from lgdk.config import InferenceConfig
 from lgdk.data.procedural import generate_clip
 from lgdk.errors import UserError
-from lgdk.infer.predictor import Predictor, labels_from_probs
+from lgdk.infer.predictor import Predictor, Resolution, labels_from_probs
 from lgdk.infer.tta import Averaging, Flipped, make_predictor
 
 
@@ -231,3 +231,19 @@ def test_a_given_object_is_where_its_mask_says_and_nowhere_else():
     assert out[1].sum() == 1 and out[1, 0, 3] == 1
     assert out[2, 0, 3] == 0 and out[2, 1:, 2:].min() == 1  # object 2 keeps the rest
     assert torch.allclose(out.sum(0), torch.ones(4, 4))
+
+
+@pytest.mark.parametrize("frame_size, size", [((48, 80), 0), ((50, 70), 0), ((90, 150), 40)])
+def test_the_model_input_is_the_scaled_frame_edge_padded_to_multiples_of_16(frame_size, size):
+    frame = np.random.default_rng(0).integers(0, 256, (*frame_size, 3), dtype=np.uint8)
+    resolution = Resolution.of(*frame_size, size)
+    x = resolution.image(frame, torch.device("cpu"))
+    (h, w), (ph, pw) = resolution.model, resolution.padded
+    expected = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+    if resolution.model != resolution.frame:
+        expected = torch.nn.functional.interpolate(expected, size=(h, w), mode="bilinear",
+                                                   antialias=True)
+    expected = torch.nn.functional.pad(expected, (0, pw - w, 0, ph - h), mode="replicate")
+    assert x.shape == (1, 3, ph, pw) and ph % 16 == 0 and pw % 16 == 0
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(x, expected, atol=1e-6)

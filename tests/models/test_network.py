@@ -10,7 +10,7 @@ from lgdk.models.checkpoint import (
     load_matching_weights,
     save_checkpoint,
 )
-from lgdk.models.network import aggregate, build_model
+from lgdk.models.network import aggregate, aggregate_log, build_model
 from tests.conftest import tiny_config
 
 
@@ -38,6 +38,11 @@ def test_soft_aggregation_sums_to_one_and_keeps_order():
     top = logits.argmax(dim=1)
     strong = logits.max(dim=1).values > 2
     assert torch.equal((probs[:, 1:].argmax(dim=1))[strong], top[strong])
+
+
+def test_soft_aggregation_closed_form_equals_the_log_space_one():
+    logits = torch.cat([torch.randn(2, 3, 6, 7) * 8, torch.full((2, 1, 6, 7), 40.0)], dim=1)
+    assert torch.allclose(aggregate(logits), aggregate_log(logits).exp(), atol=1e-6)
 
 
 def test_empty_mask_gives_no_nan(tiny_model):
