@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lgdk.models.same_padding import StaticSameConv2d, same_padding
+from lgdk.models.same_padding import StaticSameConv2d
 
 
 def fusion_available() -> bool:
@@ -38,34 +38,26 @@ def _activation(module: nn.Module) -> tuple[str, list[float]] | None:
 
 
 class ConvActivation(nn.Module):
-    """A float32 `nn.Conv2d` (zero padding) or `StaticSameConv2d` and the activation after
+    """A float32 `nn.Conv2d` (zero padding) or `StaticSameConv2d` and the ReLU/ReLU6 after
     it, as one oneDNN call on a CPU tensor; other devices and dtypes take the two steps."""
 
-    def __init__(self, conv: nn.Module, activation: tuple[str, list[float]],
-                 act_module: nn.Module) -> None:
+    def __init__(self, conv: nn.Module, act: nn.Module) -> None:
         super().__init__()
-        self.conv, self.act = conv, act_module
-        self.attr, self.scalars = activation
+        self.conv, self.act = conv, act
+        self.attr, self.scalars = _activation(act)
+        self.stride = list(conv.stride)
+        self.dilation = list(getattr(conv, "dilation", (1, 1)))  # StaticSameConv2d: 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight, padding = self._weight_and_padding(x)
-        if not x.is_cpu or x.dtype != torch.float32 or weight.dtype != torch.float32:
+        if not x.is_cpu or x.dtype != torch.float32:
             return self.act(self.conv(x))
+        if isinstance(self.conv, StaticSameConv2d):  # the kernel chosen by the input's size
+            weight, padding = self.conv.weight_and_padding(x)
+        else:
+            weight, padding = self.conv.weight, list(self.conv.padding)
         return torch.ops.mkldnn._convolution_pointwise(
-            x, weight, self.conv.bias, padding, list(self.conv.stride), self._dilation(),
-            self.conv.groups, self.attr, self.scalars, "")
-
-    def _weight_and_padding(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-        conv = self.conv
-        if isinstance(conv, StaticSameConv2d):  # the kernel chosen by the input's size
-            (top, bottom), (left, right) = (
-                same_padding(size, k, s)
-                for size, k, s in zip(x.shape[-2:], conv.kernel_size, conv.stride))
-            return getattr(conv, f"weight_{bottom - top}{right - left}"), [bottom, right]
-        return conv.weight, list(conv.padding)
-
-    def _dilation(self) -> list[int]:
-        return list(getattr(self.conv, "dilation", (1, 1)))
+            x, weight, self.conv.bias, padding, self.stride, self.dilation, self.conv.groups,
+            self.attr, self.scalars, "")
 
 
 def _fusable(conv: nn.Module) -> bool:
@@ -86,14 +78,12 @@ def fuse_conv_activations(module: nn.Module) -> int:
     for parent in list(module.modules()):
         children = list(parent.named_children())
         for (conv_name, conv), (act_name, act) in zip(children, children[1:]):
-            activation = _activation(act)
-            if activation is None or not _fusable(conv):
+            if _activation(act) is None or not _fusable(conv):
                 continue
-            setattr(parent, conv_name, ConvActivation(conv, activation, act))
+            setattr(parent, conv_name, ConvActivation(conv, act))
             setattr(parent, act_name, nn.Identity())
             fused += 1
     return fused
-
 
 
 def unfuse_conv_activations(module: nn.Module) -> int:

@@ -51,13 +51,17 @@ class StaticSameConv2d(nn.Module):
         bias = conv.bias.detach() if conv.bias is not None else None
         self.register_buffer("bias", bias, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def weight_and_padding(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """The kernel and the symmetric (height, width) padding for this input's size."""
         (top, bottom), (left, right) = (
             same_padding(size, k, s)
             for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride)
         )
-        weight = getattr(self, f"weight_{bottom - top}{right - left}")
-        return F.conv2d(x, weight, self.bias, self.stride, (bottom, right), 1, self.groups)
+        return getattr(self, f"weight_{bottom - top}{right - left}"), [bottom, right]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, padding = self.weight_and_padding(x)
+        return F.conv2d(x, weight, self.bias, self.stride, padding, 1, self.groups)
 
 
 @torch.no_grad()
