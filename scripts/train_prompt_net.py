@@ -1,11 +1,12 @@
 """Train the learned prompt network's head (boxes and clicks -> masks).
 
 usage: python scripts/train_prompt_net.py --out runs/prompt-net [--iterations 3000]
-           [--batch 16] [--lr 1e-3] [--root DIR ...] [--no-resume]
+           [--batch 16] [--lr 1e-3] [--root DIR ...] [--no-resume] [--init FILE]
 
 Reads still images with masks and annotated DAVIS frames (default: the three still sets and
 DAVIS-2016 train of ../shared/data; never dev-val); resumes from OUT/last.state.pt.
-Writes OUT/last.safetensors (the head in float16 + its config), ship it as
+--init starts from a trained head (e.g. the shipped one: a head with fewer prompt maps
+gets zero weights for the maps it lacks). Writes OUT/last.safetensors (the head in float16 + its config), ship it as
 src/lgdk/weights/prompt.safetensors.
 """
 
@@ -30,12 +31,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=PromptNetConfig.size)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-resume", action="store_true")
+    parser.add_argument("--init", default=None, help="a head file to start from")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     training = PromptTraining(iterations=args.iterations, batch=args.batch, lr=args.lr)
     path = train_prompt_net(args.root or ROOTS, args.out, PromptNetConfig(size=args.size),
-                            training, resume=not args.no_resume)
+                            training, resume=not args.no_resume, init=args.init)
     print(f"wrote {path}")
 
 

@@ -44,8 +44,10 @@ def test_crop_then_paste_back_returns_the_mask(box):
 
 def test_prompt_maps_draw_the_box_and_the_clicks():
     window = box_window(Box(20, 20, 60, 60), 2.0, 2.0)  # frame 0..80 -> input 0..64
-    maps = prompt_maps(window, 64, Box(20, 20, 60, 60), [Click(40, 40, True), Click(5, 5, False)])
-    assert maps.shape == (3, 64, 64)
+    maps = prompt_maps(window, 64, Box(20, 20, 60, 60), [Click(40, 40, True), Click(5, 5, False)],
+                       others=[Box(60, 0, 100, 20)])
+    assert maps.shape == (4, 64, 64)
+    assert maps[3, :16, 48:].all() and maps[3].sum() == 16 * 16  # clipped to the window
     assert maps[0, 16:48, 16:48].all() and maps[0].sum() == 32 * 32
     assert maps[1, 32, 32] == 1 and maps[1].sum() < 30 and maps[2, 4, 4] == 1
     assert not maps[1, 4, 4] and not maps[2, 32, 32]
@@ -80,7 +82,7 @@ def test_samples_show_the_object_inside_its_box(stills):
     assert len(objects) == 8 and {o.object_id for o in objects} == {1, 2}
     plain = PromptDataset(objects, SMALL, augment=False)
     image, maps, target = plain[0]
-    assert image.shape == (3, 64, 64) and maps.shape == (3, 64, 64)
+    assert image.shape == (3, 64, 64) and maps.shape == (4, 64, 64)
     assert target.shape == (1, 64, 64) and 0.2 < target.mean() < 0.6
     assert (maps[0] >= target[0]).all()  # a tight box holds the whole object
     jittered = PromptDataset(objects, SMALL, PromptSampling(clicks_only=1.0))
@@ -90,8 +92,9 @@ def test_samples_show_the_object_inside_its_box(stills):
 
 def test_training_learns_the_objects_and_every_head_parameter_gets_a_gradient(stills, tmp_path):
     trainer = PromptTrainer(list_objects([stills]) * 4, tmp_path / "run", SMALL,
-                            PromptTraining(iterations=30, batch=8, lr=3e-3, warmup=3, workers=0),
-                            PromptSampling(held_out=0.0))
+                            PromptTraining(iterations=30, batch=8, lr=3e-3, warmup=3, workers=0,
+                                           seed=2),
+                            PromptSampling(held_out=0.0, paste=0.0, small=0.0))
     plain = PromptDataset(list_objects([stills]), SMALL, augment=False)
     images, maps, target = next(iter(torch.utils.data.DataLoader(plain, batch_size=8)))
     trainer.net.train()
@@ -105,10 +108,24 @@ def test_training_learns_the_objects_and_every_head_parameter_gets_a_gradient(st
     path = trainer.run(log=lambda _: None)
     with torch.no_grad():
         after = trainer.net.eval()(images, maps)
-    assert before < 0.3 and np.mean(batch_iou(after, target)) > 0.85
+    assert before < 0.5 and np.mean(batch_iou(after, target)) > 0.85
     loaded = load_prompt_net(path)  # float16 weights: nearly the same logits
     with torch.no_grad():
         assert torch.allclose(loaded(images, maps), after, atol=0.05)
+
+
+def test_a_head_with_fewer_prompt_maps_loads_and_computes_what_it_did():
+    old = PromptNet(PromptNetConfig(size=64, widths=(16, 16, 8), prompt_channels=3),
+                    pretrained_backbone=False).eval()
+    new = PromptNet(SMALL, pretrained_backbone=False).eval()
+    new.backbone = old.backbone  # the same (random) features
+    assert new.head.load_widened(old.head.state_dict()) == 1
+    images, maps = torch.rand(2, 3, 64, 64), torch.rand(2, 4, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(new(images, maps), old(images, maps), atol=1e-5)
+        assert not torch.allclose(old(images, maps), old(images, maps * 0.5))  # maps matter
+    # a file written before the map of other boxes has no prompt_channels in its config
+    assert PromptNetConfig.from_dict({"size": 64}).prompt_channels == 3
 
 
 def test_a_file_that_is_not_a_prompt_network_is_refused(tmp_path, tiny_checkpoint):

@@ -8,6 +8,7 @@ prompt maps with these same functions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,9 @@ from PIL import Image
 
 from lgdk.prompts.spec import Box, Click
 
-PROMPT_CHANNELS = 3  # inside the box; positive clicks; negative clicks
+# the input maps, in order: inside the box; positive clicks; negative clicks; inside the
+# other objects' boxes of the same frame (so that the network leaves them their pixels)
+PROMPT_CHANNELS = 4
 CLICK_DISC = 5 / 256  # radius of a click's disc, as a share of the input side
 
 
@@ -64,18 +67,26 @@ def crop(image: np.ndarray, window: Window, size: int, nearest: bool = False) ->
         resample=resample, fillcolor=0))
 
 
-def prompt_maps(window: Window, size: int, box: Box | None,
-                clicks: list[Click]) -> np.ndarray:
+def prompt_maps(window: Window, size: int, box: Box | None, clicks: list[Click],
+                others: Sequence[Box] = ()) -> np.ndarray:
     """(PROMPT_CHANNELS, size, size) float32: 1 inside the box, discs at the positive and
-    at the negative clicks."""
+    at the negative clicks, 1 inside any of the other objects' boxes."""
     maps = np.zeros((PROMPT_CHANNELS, size, size), np.float32)
     if box is not None:
-        x0, y0 = window.to_input(box.x0, box.y0, size)
-        x1, y1 = window.to_input(box.x1, box.y1, size)
-        maps[0, max(0, round(y0)):max(0, round(y1)), max(0, round(x0)):max(0, round(x1))] = 1
+        fill_box(maps[0], window, box)
     for click in clicks:
         draw_click(maps, *window.to_input(click.x, click.y, size), click.positive)
+    for other in others:
+        fill_box(maps[3], window, other)
     return maps
+
+
+def fill_box(plane: np.ndarray, window: Window, box: Box) -> None:
+    """In place: 1 over a box's pixels on one (S, S) map of the window."""
+    size = plane.shape[-1]
+    x0, y0 = window.to_input(box.x0, box.y0, size)
+    x1, y1 = window.to_input(box.x1, box.y1, size)
+    plane[max(0, round(y0)):max(0, round(y1)), max(0, round(x0)):max(0, round(x1))] = 1
 
 
 def draw_click(maps: np.ndarray, x: float, y: float, positive: bool) -> None:

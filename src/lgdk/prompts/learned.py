@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -62,26 +63,28 @@ def _window_for(prompt: ObjectPrompt, net: PromptNet, height: int, width: int) -
 
 @torch.no_grad()
 def _probability(net: PromptNet, frame: np.ndarray, window: Window, box: Box | None,
-                 prompt: ObjectPrompt) -> np.ndarray:
+                 prompt: ObjectPrompt, others: Sequence[Box]) -> np.ndarray:
     size = net.cfg.size
     device = next(net.head.parameters()).device
     rgb = torch.from_numpy(crop(frame, window, size).transpose(2, 0, 1).copy())
     rgb = rgb.float().div(255)[None].to(device)  # (1, 3, S, S)
-    maps = torch.from_numpy(prompt_maps(window, size, box, prompt.clicks))[None].to(device)
+    maps = prompt_maps(window, size, box, prompt.clicks, others)
+    maps = torch.from_numpy(maps)[None].to(device)  # (1, PROMPT_CHANNELS, S, S)
     probability = torch.sigmoid(net(rgb, maps))[0, 0].float().cpu().numpy()  # (S, S)
     return paste_back(probability, window, *frame.shape[:2])
 
 
-def learned_probability(net: PromptNet, frame: np.ndarray,
-                        prompt: ObjectPrompt) -> np.ndarray:
-    """frame: (H, W, 3) uint8 RGB -> (H, W) float32 probability of the prompted object."""
+def learned_probability(net: PromptNet, frame: np.ndarray, prompt: ObjectPrompt,
+                        others: Sequence[Box] = ()) -> np.ndarray:
+    """frame: (H, W, 3) uint8 RGB -> (H, W) float32 probability of the prompted object;
+    others: the boxes of the frame's other objects, whose pixels it should leave them."""
     height, width = frame.shape[:2]
     probability = _probability(net, frame, _window_for(prompt, net, height, width),
-                               prompt.box, prompt)
+                               prompt.box, prompt, others)
     found = _clicked_pieces(probability >= 0.5, prompt) if prompt.box is None else None
     if found is not None and found.any():  # again, through the window of what was found
         window = box_window(tight_box(found), net.cfg.expand, net.cfg.max_aspect)
-        probability = _probability(net, frame, window, None, prompt)
+        probability = _probability(net, frame, window, None, prompt, others)
     return probability
 
 

@@ -13,7 +13,7 @@ from lgdk.config import MAX_OBJECTS
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_prompts
 
 # "learned": the prompt network (lgdk.prompts.net), one object at a time through its box's
-# window; "network": GrabCut's mask refined by the segmentation network
+# window, told where the other objects' boxes are; "network": GrabCut's mask refined by the segmentation network
 # (lgdk.prompts.refine); "grabcut": OpenCV's GrabCut alone
 METHODS = ("learned", "network", "grabcut")
 DEFAULT_METHOD = "learned"
@@ -54,7 +54,8 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
         from lgdk.prompts.learned import learned_probability
 
         net = prompt_net or shipped_prompt_net()
-        chances = {p.object_id: learned_probability(net, frame, p) for p in prompts}
+        chances = {p.object_id: learned_probability(net, frame, p, _other_boxes(p, prompts))
+                   for p in prompts}
     else:
         chances = {p.object_id: grabcut_mask(frame, p).astype(np.float32) for p in prompts}
     ids = _combine(chances, prompts)
@@ -70,6 +71,10 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
         ids = refine_with_network(make_predictor or _shipped_predictor(max_objects), frame,
                                   ids, prompts, click_radius(height, width))
     return ids
+
+
+def _other_boxes(prompt: ObjectPrompt, prompts: list[ObjectPrompt]) -> list[Box]:
+    return [p.box for p in prompts if p is not prompt and p.box is not None]
 
 
 def _combine(chances: dict[int, np.ndarray], prompts: list[ObjectPrompt]) -> np.ndarray:

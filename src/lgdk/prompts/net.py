@@ -25,6 +25,7 @@ class PromptNetConfig:
     expand: float = 1.5  # the window is the box grown this many times
     max_aspect: float = 2.0  # ... its shorter side at least 1/max_aspect of its longer
     widths: tuple[int, int, int] = (128, 64, 32)  # decoder channels at strides 16, 8, 4
+    prompt_channels: int = PROMPT_CHANNELS  # the first this many of the prompt maps are read
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,6 +34,7 @@ class PromptNetConfig:
     def from_dict(cls, values: dict) -> PromptNetConfig:
         values = dict(values)
         values["widths"] = tuple(values.get("widths", cls.widths))
+        values.setdefault("prompt_channels", 3)  # files from before the other-boxes map
         return cls(**values)
 
 
@@ -53,14 +55,35 @@ class DilatedBlock(nn.Module):
 class PromptHead(nn.Module):
     """Backbone features + prompt maps -> mask logits at stride 4."""
 
-    def __init__(self, channels: BackboneChannels, widths: tuple[int, int, int]) -> None:
+    def __init__(self, channels: BackboneChannels, widths: tuple[int, int, int],
+                 prompt_channels: int = PROMPT_CHANNELS) -> None:
         super().__init__()
         w16, w8, w4 = widths
-        self.enter16 = _conv(channels.c16 + PROMPT_CHANNELS, w16)
+        p = self.prompt_channels = prompt_channels
+        self.enter16 = _conv(channels.c16 + p, w16)
         self.context = nn.Sequential(DilatedBlock(w16, 2), DilatedBlock(w16, 4))
-        self.fuse8 = nn.Sequential(_conv(w16 + channels.c8 + PROMPT_CHANNELS, w8), _conv(w8, w8))
-        self.fuse4 = nn.Sequential(_conv(w8 + channels.c4 + PROMPT_CHANNELS, w4), _conv(w4, w4))
+        self.fuse8 = nn.Sequential(_conv(w16 + channels.c8 + p, w8), _conv(w8, w8))
+        self.fuse4 = nn.Sequential(_conv(w8 + channels.c4 + p, w4), _conv(w4, w4))
         self.out = nn.Conv2d(w4, 1, 1)
+
+    def reading_maps(self) -> list[nn.Conv2d]:
+        """The convolutions whose last `prompt_channels` inputs are the prompt maps."""
+        return [self.enter16[0], self.fuse8[0][0], self.fuse4[0][0]]
+
+    def load_widened(self, state: dict[str, torch.Tensor]) -> int:
+        """Load a head trained with fewer prompt maps: the maps it lacks get zero weights,
+        so the head computes what it computed before until it is trained on them. Returns
+        how many maps were added."""
+        state = dict(state)
+        added = 0
+        for conv in self.reading_maps():
+            name = next(k for k, v in self.named_parameters() if v is conv.weight)
+            old = state[name]  # (Cout, Cin_old, 3, 3)
+            added = conv.weight.shape[1] - old.shape[1]
+            pad = old.new_zeros(old.shape[0], added, *old.shape[2:])
+            state[name] = torch.cat([old, pad], 1)
+        self.load_state_dict({k: v.to(self.state_dict()[k].dtype) for k, v in state.items()})
+        return added
 
     @staticmethod
     def _at(maps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -69,6 +92,7 @@ class PromptHead(nn.Module):
     def forward(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor,
                 maps: torch.Tensor) -> torch.Tensor:
         """f4/f8/f16: (B, C, S/s, S/s); maps: (B, PROMPT_CHANNELS, S, S) -> (B, 1, S/4, S/4)"""
+        maps = maps[:, :self.prompt_channels]
         x = self.context(self.enter16(torch.cat([f16, self._at(maps, f16)], 1)))
         x = F.interpolate(x, size=f8.shape[-2:], mode="bilinear", align_corners=False)
         x = self.fuse8(torch.cat([x, f8, self._at(maps, f8)], 1))
@@ -85,7 +109,7 @@ class PromptNet(nn.Module):
         self.backbone.requires_grad_(False)
         self.backbone.eval()
         self.backbone.optimize_for_inference()  # BatchNorm folded: it is never trained here
-        self.head = PromptHead(self.backbone.channels, cfg.widths)
+        self.head = PromptHead(self.backbone.channels, cfg.widths, cfg.prompt_channels)
 
     def train(self, mode: bool = True) -> PromptNet:
         super().train(mode)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from lgdk.prompts.crop import draw_click
@@ -138,6 +139,13 @@ class PromptTrainer:
                     "iteration": self.iteration}, tmp)
         os.replace(tmp, self.state_path)
 
+    def start_from(self, path: Path) -> None:
+        """Start from a trained head (one with fewer prompt maps gets zero weights for the
+        maps it lacks)."""
+        added = self.net.head.load_widened(load_file(str(path)))
+        print(f"started from {path}" + (f" ({added} prompt maps added)" if added else ""),
+              flush=True)
+
     def resume(self) -> None:
         if self.state_path.is_file():
             state = torch.load(self.state_path, map_location="cpu", weights_only=True)
@@ -170,8 +178,12 @@ class PromptTrainer:
 
 
 def train_prompt_net(roots: list[str], out: str | os.PathLike, net_cfg: PromptNetConfig,
-                     training: PromptTraining, resume: bool = True) -> Path:
+                     training: PromptTraining, resume: bool = True,
+                     init: str | os.PathLike | None = None) -> Path:
+    """Train (or go on training) the head; init: a head file to start from."""
     trainer = PromptTrainer(list_objects(roots), Path(out), net_cfg, training)
+    if init:
+        trainer.start_from(Path(init))
     if resume:
         trainer.resume()
     return trainer.run()

@@ -1,6 +1,8 @@
 """Training samples for the learned prompt network: one object of a still or an annotated
 video frame, seen through the window of a box drawn around it the way people draw boxes
-(a little loose or tight, off centre), sometimes with clicks, sometimes clicks alone."""
+(a little loose or tight, off centre), sometimes with clicks, sometimes clicks alone; often
+with the boxes of the image's other objects, with another object (or a copy of itself)
+pasted over or under it, or made small (`lgdk.train.prompt_scenes`)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from lgdk.data.masks import object_ids, read_mask
 from lgdk.prompts.crop import box_window, crop, frame_window, prompt_maps
 from lgdk.prompts.net import PromptNetConfig
 from lgdk.prompts.spec import Box, Click, box_region, tight_box
+from lgdk.train.prompt_scenes import Scene, cut_object, object_boxes, paste_near, shrunk
 
 MIN_PIXELS = 100  # smaller objects are left out
 
@@ -29,6 +32,11 @@ class PromptSampling:
     clicks_only: float = 0.15  # share of samples with clicks and no box
     random_clicks: float = 0.25  # share of boxed samples with 1-2 random clicks
     held_out: float = 0.04  # share of images kept out of training, to watch over it
+    others_given: float = 0.7  # share of samples given the other objects' boxes
+    paste: float = 0.5  # share of samples with another object pasted over or under it
+    look_alike: float = 0.5  # share of the pastes that are a copy of the object itself
+    small: float = 0.2  # share of samples whose image is shrunk so that the object is small
+    small_side: tuple[float, float] = (12.0, 48.0)  # its box's longer side then, pixels
 
 
 @dataclass(frozen=True)
@@ -96,22 +104,44 @@ class PromptDataset(Dataset):
     def __len__(self) -> int:
         return len(self.objects)
 
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def load(self, index: int) -> Scene:
         ref = self.objects[index]
         image = np.asarray(Image.open(ref.image).convert("RGB"))
-        return image, read_mask(ref.mask) == ref.object_id
+        return Scene(image, read_mask(ref.mask), ref.object_id)
+
+    def scene(self, rng: np.random.Generator, index: int) -> Scene:
+        """The object's image, flipped, with an object pasted near it, made small, as
+        the sampling draws."""
+        scene, s = self.load(index), self.sampling
+        if not self.augment:
+            return scene
+        if rng.random() < 0.5:
+            scene = scene.flipped()
+        if rng.random() < s.paste:
+            source = (scene if rng.random() < s.look_alike
+                      else self.load(int(rng.integers(len(self.objects)))))
+            pixels, mask = cut_object(source.image, source.mask)
+            if rng.random() < 0.5:
+                pixels, mask = pixels[:, ::-1].copy(), mask[:, ::-1].copy()
+            scene = paste_near(rng, scene, pixels, mask, rng.random() < 0.5) or scene
+        if rng.random() < s.small:
+            scene = shrunk(scene, rng.uniform(*s.small_side))
+        return scene
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, index, torch.randint(1 << 30, ()).item()]
                                     if self.augment else [self.seed, index])
-        image, mask = self.load(index)
-        if self.augment and rng.random() < 0.5:
-            image, mask = image[:, ::-1].copy(), mask[:, ::-1].copy()
+        scene = self.scene(rng, index)
+        image, mask = scene.image, scene.mask
         height, width = mask.shape
         s = self.sampling
         box = tight_box(mask)
+        others = []
+        if not self.augment or rng.random() < s.others_given:
+            others = object_boxes(scene, scene.other_ids(MIN_PIXELS // 4))
         if self.augment:
             box = jittered_box(rng, box, s.box_jitter, height, width)
+            others = [jittered_box(rng, b, s.box_jitter, height, width) for b in others]
         window = box_window(box, self.net.expand, self.net.max_aspect)
         if self.augment and rng.random() < s.clicks_only:
             # clicks alone are looked at over the frame, then through the found mask's box
@@ -127,7 +157,7 @@ class PromptDataset(Dataset):
             rgb = _colour_jitter(rng, rgb)
         target = crop(mask.astype(np.uint8) * 255, window, size) >= 128
         return (torch.from_numpy(rgb.transpose(2, 0, 1).copy()).float() / 255,
-                torch.from_numpy(prompt_maps(window, size, box, clicks)),
+                torch.from_numpy(prompt_maps(window, size, box, clicks, others)),
                 torch.from_numpy(target[None].astype(np.float32)))
 
 

@@ -1,0 +1,116 @@
+"""Scenes for training the prompt network where it fails: several objects that touch and
+overlap (a copy of the object itself, a look-alike, or another object, pasted in front of
+it or behind it), and objects made small.
+
+A scene is an RGB image (H, W, 3) uint8 with its map of object ids (H, W) uint8 and the id
+of the object prompted; pasting adds an object with a new id, and what it hides of the
+others is taken out of their masks (occlusion order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from lgdk.data.masks import VOID
+from lgdk.prompts.spec import Box, tight_box
+
+MIN_VISIBLE = 0.3  # a paste that leaves less of the prompted object than this is undone
+
+
+@dataclass
+class Scene:
+    image: np.ndarray  # (H, W, 3) uint8
+    ids: np.ndarray  # (H, W) uint8, 0 background, VOID unknown
+    target: int  # the prompted object's id
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.ids == self.target
+
+    def flipped(self) -> Scene:
+        return Scene(self.image[:, ::-1].copy(), self.ids[:, ::-1].copy(), self.target)
+
+    def other_ids(self, min_pixels: int) -> list[int]:
+        values, counts = np.unique(self.ids, return_counts=True)
+        return [int(v) for v, c in zip(values, counts)
+                if v not in (0, VOID, self.target) and c >= min_pixels]
+
+
+def cut_object(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The object's box cut out: (h, w, 3) uint8 pixels and (h, w) bool mask."""
+    box = tight_box(mask)
+    rows, cols = slice(int(box.y0), int(box.y1)), slice(int(box.x0), int(box.x1))
+    return image[rows, cols].copy(), mask[rows, cols].copy()
+
+
+def _resized(pixels: np.ndarray, mask: np.ndarray, width: int,
+             height: int) -> tuple[np.ndarray, np.ndarray]:
+    rgb = np.asarray(Image.fromarray(pixels).resize((width, height), Image.BILINEAR))
+    cut = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(
+        (width, height), Image.BILINEAR)) >= 128
+    return rgb, cut
+
+
+def paste_near(rng: np.random.Generator, scene: Scene, pixels: np.ndarray,
+               mask: np.ndarray, in_front: bool) -> Scene | None:
+    """A cut object (pixels (h, w, 3), mask (h, w)) scaled to 0.35-1.3 times the prompted
+    object's box and pasted so that it overlaps or touches it, in front of everything or
+    behind the prompted object (a small thing held in front of a person, a look-alike
+    crossing it). None when it would hide too much of the prompted object or
+    there is no free id."""
+    new_id = int(scene.ids[scene.ids != VOID].max(initial=0)) + 1
+    if new_id >= VOID:
+        return None
+    box = tight_box(scene.mask)
+    bw, bh = box.x1 - box.x0, box.y1 - box.y0
+    scale = np.exp(rng.uniform(np.log(0.35), np.log(1.3)))
+    scale *= max(bw / pixels.shape[1], bh / pixels.shape[0])
+    width = max(2, round(pixels.shape[1] * scale))
+    height = max(2, round(pixels.shape[0] * scale))
+    rgb, cut = _resized(pixels, mask, width, height)
+    # the pasted object's centre: on a ring around the box's centre, half to one box away
+    angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.9)
+    cx = (box.x0 + box.x1) / 2 + np.cos(angle) * reach * (bw + width) / 2
+    cy = (box.y0 + box.y1) / 2 + np.sin(angle) * reach * (bh + height) / 2
+    x0, y0 = round(cx - width / 2), round(cy - height / 2)
+    frame_h, frame_w = scene.ids.shape
+    fx0, fy0 = max(x0, 0), max(y0, 0)
+    fx1, fy1 = min(x0 + width, frame_w), min(y0 + height, frame_h)
+    if fx1 <= fx0 or fy1 <= fy0:
+        return None
+    where = np.zeros_like(scene.mask)
+    where[fy0:fy1, fx0:fx1] = cut[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    if not in_front:
+        where &= ~scene.mask
+    visible = (scene.mask & ~where).sum()
+    if visible < MIN_VISIBLE * scene.mask.sum() or not where.any():
+        return None
+    image, ids = scene.image.copy(), scene.ids.copy()
+    placed = np.zeros_like(image)
+    placed[fy0:fy1, fx0:fx1] = rgb[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    image[where] = placed[where]
+    ids[where] = new_id
+    return Scene(image, ids, scene.target)
+
+
+def shrunk(scene: Scene, longer_side: float) -> Scene:
+    """The whole scene resized so that the prompted object's box has this longer side (in
+    pixels), when that makes it smaller; detail is lost as in a small object of a video."""
+    box = tight_box(scene.mask)
+    factor = longer_side / max(box.x1 - box.x0, box.y1 - box.y0)
+    if factor >= 1:
+        return scene
+    height, width = scene.ids.shape
+    size = (max(8, round(width * factor)), max(8, round(height * factor)))
+    image = np.asarray(Image.fromarray(scene.image).resize(size, Image.BILINEAR))
+    ids = np.asarray(Image.fromarray(scene.ids).resize(size, Image.NEAREST))
+    if not (ids == scene.target).any():
+        return scene
+    return Scene(image, ids, scene.target)
+
+
+def object_boxes(scene: Scene, object_ids: list[int]) -> list[Box]:
+    return [tight_box(scene.ids == i) for i in object_ids]

@@ -1,0 +1,66 @@
+"""Scenes for the prompt network's training: pasted objects with occlusion order, small
+objects, and the boxes of the other objects given as a prompt map."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lgdk.prompts.spec import tight_box
+from lgdk.train.prompt_samples import PromptDataset, PromptSampling, list_objects
+from lgdk.train.prompt_scenes import Scene, cut_object, paste_near, shrunk
+from tests.prompts.test_learned import SMALL
+from tests.prompts.test_prompts import scene as two_objects
+
+
+def disc_scene() -> Scene:
+    frame, disc, square = two_objects()
+    return Scene(frame, disc.astype(np.uint8) + 2 * square.astype(np.uint8), target=1)
+
+
+def pasted(in_front: bool) -> tuple[Scene, Scene]:
+    before = disc_scene()
+    pixels, mask = cut_object(before.image, before.mask)  # a copy of the object itself
+    for seed in range(50):
+        after = paste_near(np.random.default_rng(seed), before, pixels, mask, in_front)
+        if after is not None and (after.ids == 3).any():
+            return before, after
+    raise AssertionError("no paste in 50 tries")
+
+
+def test_a_copy_pasted_in_front_hides_part_of_the_object():
+    before, after = pasted(in_front=True)
+    hidden = before.mask & (after.ids == 3)
+    assert hidden.any() and after.mask.sum() == before.mask.sum() - hidden.sum()
+    assert after.mask.sum() >= 0.3 * before.mask.sum()
+    assert (after.image[after.ids == 3] == before.image[before.mask][0]).all(axis=1).mean() > 0.8
+
+
+def test_a_copy_pasted_behind_leaves_the_object_whole():
+    before, after = pasted(in_front=False)
+    assert (after.mask == before.mask).all()
+    assert not (after.mask & (after.ids == 3)).any()
+
+
+def test_shrinking_makes_the_object_that_small():
+    small = shrunk(disc_scene(), 20)
+    box = tight_box(small.mask)
+    assert max(box.x1 - box.x0, box.y1 - box.y0) == pytest.approx(20, abs=1.5)
+    assert small.image.shape[:2] == small.ids.shape
+    assert shrunk(disc_scene(), 500).ids.shape == (120, 160)  # never made larger
+
+
+def test_samples_carry_the_other_objects_boxes_and_exclude_what_covers_the_object(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    s = disc_scene()
+    Image.fromarray(s.image).save(tmp_path / "images" / "a.png")
+    Image.fromarray(s.ids).save(tmp_path / "masks" / "a.png")
+    sampling = PromptSampling(others_given=1.0, paste=1.0, look_alike=1.0, small=0.0,
+                              box_jitter=0.0, clicks_only=0.0, random_clicks=0.0)
+    data = PromptDataset(list_objects([tmp_path]), SMALL, sampling)
+    seen_other = 0
+    for _ in range(20):
+        _, maps, target = data[0]
+        seen_other += bool(maps[3].sum())
+        assert (maps[0] >= target[0]).all()  # the box still holds the visible object
+    assert seen_other >= 10  # a pasted copy sits next to the object and its box is given
