@@ -6,8 +6,8 @@ usage: python scripts/train_prompt_net.py --out runs/prompt-net [--iterations 30
 Reads still images with masks and annotated DAVIS frames (default: the three still sets and
 DAVIS-2016 train of ../shared/data; never dev-val); resumes from OUT/last.state.pt.
 --init starts from a trained head (e.g. the shipped one: a head with fewer prompt maps
-gets zero weights for the maps it lacks). Writes OUT/last.safetensors (the head in float16 + its config), ship it as
-src/lgdk/weights/prompt.safetensors.
+gets zero weights for the maps it lacks). Writes OUT/last.safetensors (the head in float16
++ its config), ship it as src/lgdk/weights/prompt.safetensors.
 """
 
 import argparse

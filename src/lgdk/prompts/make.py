@@ -13,8 +13,8 @@ from lgdk.config import MAX_OBJECTS
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_prompts
 
 # "learned": the prompt network (lgdk.prompts.net), one object at a time through its box's
-# window, told where the other objects' boxes are; "network": GrabCut's mask refined by the segmentation network
-# (lgdk.prompts.refine); "grabcut": OpenCV's GrabCut alone
+# window, told where the other objects' boxes are; "network": GrabCut's mask refined by
+# the segmentation network (lgdk.prompts.refine); "grabcut": OpenCV's GrabCut alone
 METHODS = ("learned", "network", "grabcut")
 DEFAULT_METHOD = "learned"
 
