@@ -51,6 +51,30 @@ def test_a_box_gives_the_objects_mask_on_that_frame(tmp_path, make_tiny_predicto
     assert s.object_ids() == [1, 2]
 
 
+def test_a_box_on_a_frame_with_other_objects_tells_the_prompt_network_where_they_are(
+        tmp_path, make_tiny_predictor, monkeypatch):
+    import lgdk.prompts.learned as learned
+
+    seen = []
+    real = learned.learned_probability
+
+    def spy(net, frame, prompt, others=()):
+        seen.append((prompt.object_id, list(others)))
+        return real(net, frame, prompt, others)
+
+    monkeypatch.setattr(learned, "learned_probability", spy)
+    c = clip()
+    s = Session(tmp_path / "s", make_tiny_predictor)  # the learned method, the default
+    s.load(iter(c.frames), fps=10)
+    s.paint(0, 2, [(70, 40)], radius=8)
+    painted = s.labels(0) == 2
+    s.box(0, 1, tight_box(c.labels[0], 1))
+    (object_id, others), = seen
+    assert object_id == 1 and len(others) == 1
+    assert (others[0].x0, others[0].y0) == (np.nonzero(painted)[1].min(),
+                                            np.nonzero(painted)[0].min())
+
+
 def test_propagate_then_correct_a_frame_and_propagate_again_from_there(
         tmp_path, make_tiny_predictor):
     s = painted_and_propagated(tmp_path, make_tiny_predictor, 0)

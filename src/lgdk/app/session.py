@@ -28,7 +28,7 @@ from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
 from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
-from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
+from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, tight_box
 from lgdk.video.cutout import CutoutWriter
 from lgdk.video.frames import Spill
 from lgdk.video.job import Reach, VideoJob, check_direction, plan
@@ -197,10 +197,11 @@ class Session:
 
     def _apply_prompt(self, index: int, object_id: int) -> None:
         frame = self.frame(index)
+        mask = self._editable(index)
+        others = [tight_box(mask == o) for o in object_ids(mask) if o != object_id]
         ids = mask_from_object_prompts(frame, [self.prompts[(index, object_id)]],
                                        self.prompt_method, self.max_objects,
-                                       self.make_predictor)
-        mask = self._editable(index)
+                                       self.make_predictor, others=others)
         mask[mask == object_id] = 0
         mask[ids == object_id] = object_id
         self._set_given(index, mask)

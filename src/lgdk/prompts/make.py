@@ -38,11 +38,14 @@ def prompts_from_lists(boxes: Sequence[Sequence[float]] = (),
 
 def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
                              method: str = DEFAULT_METHOD, max_objects: int = MAX_OBJECTS,
-                             make_predictor=None, prompt_net=None) -> np.ndarray:
+                             make_predictor=None, prompt_net=None,
+                             others: Sequence[Box] = ()) -> np.ndarray:
     """frame: (H, W, 3) uint8 RGB -> (H, W) uint8 map of object ids. Where two objects'
     masks overlap, the more probable one is taken, or (on a tie) the one with the smaller
     box. make_predictor() gives a fresh predictor for the "network" method, prompt_net
-    the network for "learned" (default: the shipped ones, on the CPU)."""
+    the network for "learned" (default: the shipped ones, on the CPU); others: boxes of
+    objects of this frame that are not prompted here (the learned network leaves their
+    pixels to them, as it does for the other prompts' boxes)."""
     if method not in METHODS:
         raise PromptError(f"unknown prompt method '{method}'; choose one of {', '.join(METHODS)}")
     from lgdk.prompts.grabcut import click_radius, grabcut_mask
@@ -54,8 +57,8 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
         from lgdk.prompts.learned import learned_probability
 
         net = prompt_net or shipped_prompt_net()
-        chances = {p.object_id: learned_probability(net, frame, p, _other_boxes(p, prompts))
-                   for p in prompts}
+        chances = {p.object_id: learned_probability(
+            net, frame, p, _other_boxes(p, prompts) + list(others)) for p in prompts}
     else:
         chances = {p.object_id: grabcut_mask(frame, p).astype(np.float32) for p in prompts}
     ids = _combine(chances, prompts)
