@@ -2,6 +2,7 @@
 
 usage: python scripts/make_composite_clips.py [--src ../shared/data/davis2016/dev-val]
            [--out out/composite] [--objects 3] [--clips 5] [--scale 0.6]
+           [--part selection|report|all]
 
 DAVIS-2016 has one object per sequence, so it cannot show masks that bleed into each other
 or identities that swap. Each clip here is one sequence (its object is id 1) with the
@@ -27,6 +28,7 @@ from PIL import Image
 
 from lgdk.data.layouts import davis_frames, davis_sequences
 from lgdk.data.masks import read_mask, write_mask
+from lgdk.eval.splits import in_part
 
 PEOPLE = ("breakdance", "dance-twirl", "parkour")
 CROWD_BACKGROUNDS = ("blackswan", "camel", "car-roundabout", "cows", "drift-straight")
@@ -97,15 +99,18 @@ def main() -> None:
     parser.add_argument("--crowd", action="store_true",
                         help="seven-object clips: six pasted people, two of each")
     parser.add_argument("--crowd-scale", type=float, default=0.45)
+    parser.add_argument("--part", default="all", choices=("selection", "report", "all"),
+                        help="only the sequences of this part of the split (lgdk.eval.splits)")
     args = parser.parse_args()
     src, out = Path(args.src), Path(args.out)
     if args.crowd:
         for background in CROWD_BACKGROUNDS:
             make_crowd_clip(src, out, background, args.crowd_scale)
         return
-    names = davis_sequences(src)
-    step = max(1, len(names) // args.clips)
-    for first in range(0, step * args.clips, step):
+    names = [n for n in davis_sequences(src) if in_part(n, args.part)]
+    clips = min(args.clips, len(names))
+    step = max(1, len(names) // clips)
+    for first in range(0, step * clips, step):
         group = [names[(first + k) % len(names)] for k in range(args.objects)]
         length = min(len(davis_frames(src, s)) for s in group)
         frames, masks, stems = load_sequence(src, group[0], length)
