@@ -119,6 +119,8 @@ def run_clips(out: Path, size: int, extra: list[str], parts: list[str]) -> dict:
         segment([str(video), "--mask", str(start), "--out", str(backward), "--size",
                  str(size), "--direction", "backward"], extra)
         back = read_mask(sorted(backward.glob("*.png"))[0])
+        h, w = min(back.shape[0], given.shape[0]), min(back.shape[1], given.shape[1])
+        back, given = back[:h, :w], given[:h, :w]  # an odd-width mask, its mp4 even-width
         ious = {o: jaccard(back == o, given == o) for o in object_ids(given)}
         rows[f"fb:{name}"] = float(np.mean(list(ious.values())))
         rows.update({f"fb:{name}/{o}": v for o, v in ious.items()})
