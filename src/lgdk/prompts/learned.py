@@ -49,9 +49,7 @@ def load_prompt_net(path: str | os.PathLike | None = None, device: str = "cpu") 
     metadata = read_tagged_metadata(path, FORMAT, PromptNetError, "a prompt network file",
                                     "give one written by scripts/train_prompt_net.py")
     net = PromptNet(PromptNetConfig.from_dict(json.loads(metadata["config"])))
-    state = load_file(str(path))
-    own = net.head.state_dict()
-    net.head.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    net.head.load_widened(load_file(str(path)))  # its own config: nothing to widen
     return net.eval().to(device)
 
 

@@ -74,7 +74,7 @@ class PromptHead(nn.Module):
         """Load a head trained with fewer prompt maps: the maps it lacks get zero weights,
         so the head computes what it computed before until it is trained on them. Returns
         how many maps were added."""
-        state = dict(state)
+        state, own = dict(state), self.state_dict()
         added = 0
         for conv in self.reading_maps():
             name = next(k for k, v in self.named_parameters() if v is conv.weight)
@@ -82,7 +82,7 @@ class PromptHead(nn.Module):
             added = conv.weight.shape[1] - old.shape[1]
             pad = old.new_zeros(old.shape[0], added, *old.shape[2:])
             state[name] = torch.cat([old, pad], 1)
-        self.load_state_dict({k: v.to(self.state_dict()[k].dtype) for k, v in state.items()})
+        self.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
         return added
 
     @staticmethod
