@@ -59,12 +59,22 @@ def jf_rows(pred: Path, gt: Path) -> dict[str, float]:
 
 
 def run_devval(out: Path, size: int, extra: list[str], parts: list[str]) -> dict:
-    sequences = [s for s in sorted(p.name for p in (DEVVAL / "JPEGImages").iterdir())
-                 if part_of(s) in parts]
+    root = devval_parts(out, parts)
     pred = out / f"devval-{size}"
-    segment(["--dataset", str(DEVVAL), "--out", str(pred), "--size", str(size)], extra)
-    rows = jf_rows(pred, DEVVAL / "Annotations")
-    return {k: v for k, v in rows.items() if k.split("/")[0] in sequences}
+    segment(["--dataset", str(root), "--out", str(pred), "--size", str(size)], extra)
+    return jf_rows(pred, root / "Annotations")
+
+
+def devval_parts(out: Path, parts: list[str]) -> Path:
+    """A DAVIS layout of links to the dev-val sequences of `parts` only."""
+    root = out / ("devval-" + "+".join(parts))
+    for layout in ("JPEGImages", "Annotations"):
+        (root / layout).mkdir(parents=True, exist_ok=True)
+        for seq in sorted((DEVVAL / layout).iterdir()):
+            link = root / layout / seq.name
+            if part_of(seq.name) in parts and not link.exists():
+                link.symlink_to(seq.resolve())
+    return root
 
 
 def run_dogs(out: Path, size: int, extra: list[str], parts: list[str]) -> dict:
@@ -162,8 +172,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="384,480,600")
     parser.add_argument("--sets", default=",".join(RUNS))
     parser.add_argument("--parts", default="selection,report")
-    parser.add_argument("extra", nargs="*", help="more `lgdk segment` flags, after --")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.extra = argv[cut + 1:]  # more `lgdk segment` flags, after --
     out = Path("out/split") / args.name
     out.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]

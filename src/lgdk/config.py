@@ -131,6 +131,11 @@ class InferenceConfig:
         2, "also encode every N-th frame as the local (previous-frame) memory and O_{t-1}; "
            "1: every frame (STM's temporary memory, the paper's local kernel, slower); 0: "
            "memory frames only (fastest; objects may swap identities)")
+    object_cells: float = _setting(
+        0.0, "processing size that follows the objects (lgdk.infer.scale): raise --size "
+             "until the smallest object of the first mask is this many stride-16 cells "
+             "across, up to --max-size; 0 for off")
+    max_size: int = _setting(720, "the largest processing size --object-cells may choose")
     max_objects: int = _setting(MAX_OBJECTS, "at most this many objects")
     window: float = _setting(
         0.0, "motion window (lgdk.infer.window): an object's mask fades beyond this many "
@@ -150,6 +155,10 @@ class InferenceConfig:
         checks = (
             (self.size >= 0, f"--size must be a positive shorter side in pixels (or 0 for "
                              f"the frames' own size), not {self.size}"),
+            (self.object_cells >= 0, f"--object-cells must be 0 (off) or a positive "
+                                     f"number of cells, not {self.object_cells}"),
+            (self.max_size >= 16, f"--max-size must be a shorter side of 16 pixels or "
+                                  f"more, not {self.max_size}"),
             (self.top_k >= 0, f"--top-k must be 0 (every memory position) or more, not "
                               f"{self.top_k}"),
             (self.mem_every >= 1, f"--mem-every must be at least 1, not {self.mem_every}"),

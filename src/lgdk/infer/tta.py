@@ -55,7 +55,13 @@ def make_predictor(models: list[StepModel], settings: InferenceConfig,
                    device: str | torch.device = "cpu", progress: bool = False) -> Streaming:
     """One predictor per (model, scale, flip) combination (`settings.scales`, or its
     `size`; `settings.flip`), averaged when there is more than one; with
-    `settings.adapt_steps`, on copies of the models that adapt to each given mask."""
+    `settings.adapt_steps`, on copies of the models that adapt to each given mask; with
+    `settings.object_cells` (and no `scales`), at the size the first mask's objects need."""
+    if settings.object_cells and not settings.scales:
+        from lgdk.infer.scale import ObjectScaled
+
+        return ObjectScaled(lambda sized: make_predictor(
+            models, dataclasses.replace(sized, object_cells=0.0), device, progress), settings)
     if settings.adapt_steps:
         from lgdk.infer.adapt import Adapting, adaptable_copies
 
