@@ -15,7 +15,7 @@ Sets (each video in its part by its name, `lgdk.eval.splits`):
 - clips: the 5 DAVIS-2017 test-dev clips with only a first-frame mask: label-free,
   segmented forward, then backward from the last frame's predicted mask; the IoU of the
   frame-0 mask that comes back with the given one, per object.
-Writes out/split/NAME/ (predictions and split.json) and prints one table per part: a row
+Writes out/split/NAME/ (predictions and split-PARTS.json) and prints one table per part: a row
 per video (and per object where there are several), a column per size.
 """
 
@@ -185,7 +185,7 @@ def main() -> None:
         table[size] = {}
         for name in args.sets.split(","):
             table[size].update(RUNS[name](out, size, args.extra, parts))
-    (out / "split.json").write_text(json.dumps(
+    (out / f"split-{'+'.join(parts)}.json").write_text(json.dumps(
         {"sizes": sizes, "extra": args.extra, "rows": table}, indent=1))
     print_tables(table, sizes, parts)
 
