@@ -79,6 +79,11 @@ def test_export_segment_and_bench_from_the_command_line(tmp_path, tiny_checkpoin
                  "--frame-size", "96x64", "--size", "64"]) == 0
     assert "96x64 inputs" in capsys.readouterr().out
     assert OnnxModel(graph).settings.size == 64  # the graph carries its settings
+    # a graph serves one size: the size that follows the objects is off inside it
+    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--onnx",
+                 str(tmp_path / "c.onnx"), "--frame-size", "96x64", "--size", "64",
+                 "--object-cells", "4"]) == 0
+    assert OnnxModel(tmp_path / "c.onnx").settings.object_cells == 0
     common = [str(tmp_path / "clip/frames"), "--mask", str(tmp_path / "clip/gt/00000.png"),
               "--size", "64", "--no-progress"]
     assert main(["segment", *common, "--out", str(tmp_path / "pt"),
@@ -95,6 +100,10 @@ def test_export_segment_and_bench_from_the_command_line(tmp_path, tiny_checkpoin
     assert main(["segment", *common[:-3], "--size", "48", "--no-progress", "--out",
                  str(tmp_path / "bad"), "--onnx", str(graph)]) == 2
     assert "export one for these frames" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert main(["segment", *common, "--object-cells", "4", "--out", str(tmp_path / "bad"),
+                 "--onnx", str(graph)]) == 2
+    assert "leave out --object-cells" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
     # the benchmark's clip is 854x480
     assert main(["export", "--checkpoint", str(tiny_checkpoint), "--onnx",

@@ -98,5 +98,9 @@ def load_models_and_settings(args: argparse.Namespace, device: str):
         raise UserError("the ONNX model runs on the CPU; use --device cpu")
     from lgdk.onnx.runtime import OnnxModel
 
+    if given.get("object_cells"):
+        raise UserError("--object-cells chooses the processing size per video, but an ONNX "
+                        "graph serves the one size it was exported at: leave out "
+                        "--object-cells (or run the checkpoint without --onnx)")
     model = OnnxModel(args.onnx)
-    return [model], model.settings.with_overrides(**given)
+    return [model], model.settings.with_overrides(**{**given, "object_cells": 0.0})

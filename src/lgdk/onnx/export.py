@@ -120,7 +120,8 @@ def export_onnx(model: LGDK, path: str | os.PathLike, height: int, width: int,
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.exportable().eval().float().to(memory_format=torch.contiguous_format)
     step_inputs, memory_inputs = example_inputs(model, height, width)
-    metadata = {SETTINGS_KEY: json.dumps(dataclasses.asdict(settings))}
+    fixed = dataclasses.replace(settings, object_cells=0.0)  # a graph serves one size
+    metadata = {SETTINGS_KEY: json.dumps(dataclasses.asdict(fixed))}
     frames, objects = torch.export.Dim("frames", min=1), torch.export.Dim("objects", min=1)
     step_dynamic = ({}, {2: frames}, {1: objects, 3: frames}, {1: objects}, {1: objects})
     memory_dynamic = ({}, {}, {1: objects})
