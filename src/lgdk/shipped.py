@@ -15,7 +15,8 @@ from lgdk.errors import UserError
 
 DEFAULT_WEIGHTS = "default.safetensors"
 MODEL_NAME = "lgdk-lite0-v1"  # family (backbone) and version of the shipped weights
-SHIPPED_SETTINGS = {"size": 384, "top_k": 20, "window": 0.5}  # besides InferenceConfig's
+SHIPPED_SETTINGS = {"size": 384, "top_k": 20, "window": 0.5,  # besides InferenceConfig's
+                    "object_cells": 4}
 
 
 def default_checkpoint() -> Path:
