@@ -103,6 +103,7 @@ class TrainConfig:
 
 
 ADAPT_PARTS = ("head", "decoder", "all")
+PRECISIONS = ("auto", "float32", "bfloat16")  # `InferenceConfig.precision`
 MAX_OBJECTS = 32  # objects a video may have, unless a model's settings say otherwise
 
 
@@ -143,6 +144,10 @@ class InferenceConfig:
     flip: bool = _setting(False, "also process the mirrored frames and average")
     scales: tuple[int, ...] = _setting((), "shorter-side sizes to average, e.g. 480,600")
     amp: bool = _setting(False, "mixed precision (GPU)")
+    precision: str = _setting(
+        "auto", "arithmetic of the encoders and the decoder (the memory read stays float32): "
+                "auto (bfloat16 on a CPU with AMX, whose bfloat16 units are several times "
+                "faster; float32 elsewhere and with --adapt), float32 or bfloat16")
     adapt_steps: int = _setting(0, "fine-tune a copy of the model on each given mask first "
                                    "(slower, for accuracy); 0: off")
     adapt_part: str = _setting("decoder", "what --adapt trains: the kernel head, the "
@@ -177,6 +182,12 @@ class InferenceConfig:
             (self.adapt_part in ADAPT_PARTS, f"--adapt-part must be one of "
                                              f"{', '.join(ADAPT_PARTS)}, not "
                                              f"'{self.adapt_part}'"),
+            (self.precision in PRECISIONS, f"--precision must be one of "
+                                           f"{', '.join(PRECISIONS)}, not "
+                                           f"'{self.precision}'"),
+            (not (self.adapt_steps and self.precision == "bfloat16"),
+             "--adapt fine-tunes in float32: leave out --precision bfloat16 (auto runs "
+             "float32 with --adapt)"),
             (self.adapt_lr > 0 and self.adapt_batch >= 1 and self.adapt_crop >= 32,
              "adapt_lr must be positive, adapt_batch at least 1 and adapt_crop at least 32"),
         )

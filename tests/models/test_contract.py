@@ -106,3 +106,27 @@ def test_export_where_supported(variant, tmp_path):
                         for t, f in enumerate(clip.frames)])
     for a, b in zip(*outputs):
         assert torch.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_bfloat16_parts_keep_a_float32_memory_and_close_probabilities(variant):
+    """`use_dtype(bfloat16)`: the convolutional parts in bfloat16, the memory, its read and
+    the probabilities in float32, and the probabilities near the float32 model's."""
+    clip = make_clip(frames=4)
+    settings = InferenceConfig(size=0, top_k=4, mem_every=2)
+    exact = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
+    half = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
+    half.load_state_dict(exact.state_dict())
+    half.optimize_for_inference()
+    half.use_dtype(torch.bfloat16)
+    assert half.decoder.parameters().__next__().dtype == torch.bfloat16
+    runs = []
+    for model in (exact, half):
+        predictor = Predictor(model, settings)
+        runs.append([predictor.step(f, clip.labels[0] if t == 0 else None)
+                     for t, f in enumerate(clip.frames)])
+        for entry in predictor.bank.entries:
+            assert entry.key.dtype == torch.float32 and entry.value.dtype == torch.float32
+    for a, b in zip(*runs):
+        assert b.dtype == torch.float32 and torch.isfinite(b).all()
+        assert (a - b).abs().max() < 0.1

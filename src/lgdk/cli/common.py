@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from lgdk.config import ADAPT_PARTS, InferenceConfig
+from lgdk.config import ADAPT_PARTS, PRECISIONS, InferenceConfig
 from lgdk.errors import UserError
 from lgdk.shipped import SHIPPED_SETTINGS
 
 ADAPT_STEPS = 30  # `--adapt` with no number
 AUGMENTATION = {"flip", "scales", "adapt_steps", "adapt_part", "adapt_lr"}
 FLAG_NAMES = {"adapt_steps": "--adapt"}
+CHOICES = {"adapt_part": ADAPT_PARTS, "precision": PRECISIONS}
 
 
 def add_device_flag(p: argparse.ArgumentParser) -> None:
@@ -54,8 +55,8 @@ def add_setting_flags(p: argparse.ArgumentParser, augmentation: bool = True) -> 
                            help=f"{text}; --adapt alone: {ADAPT_STEPS} steps")
         elif isinstance(f.default, bool):
             p.add_argument(flag, action="store_const", const=True, default=None, help=text)
-        elif f.name == "adapt_part":
-            p.add_argument(flag, default=None, choices=ADAPT_PARTS, help=text)
+        elif f.name in CHOICES:
+            p.add_argument(flag, default=None, choices=CHOICES[f.name], help=text)
         else:
             kind = str if isinstance(f.default, tuple) else type(f.default)
             p.add_argument(flag, type=kind, default=None, help=text)

@@ -36,6 +36,7 @@ def run_bench(args) -> int:
 
     from lgdk.eval.report import atomic_write
     from lgdk.infer.loading import resolve_device
+    from lgdk.infer.precision import precision_name
     from lgdk.tools import bench
 
     device = "cpu" if args.onnx else resolve_device(args.device)
@@ -43,15 +44,18 @@ def run_bench(args) -> int:
     model = models[0]
     report = {"machine": bench.machine(), "device": device, "size": settings.size,
               "objects": args.objects, "frames": args.frames,
-              "runtime": "onnxruntime" if args.onnx else "pytorch"}
-    report["dense_gflops"] = bench.dense_gflops(device)
+              "runtime": "onnxruntime" if args.onnx else "pytorch",
+              "precision": "float32" if args.onnx else precision_name(model.compute_dtype)}
+    report["dense_gflops"] = peak = bench.dense_gflops(device)
+    if report["precision"] != "float32":  # the throughput the model's arithmetic can reach
+        report["compute_gflops"] = peak = bench.dense_gflops(device, dtype=model.compute_dtype)
     if not args.onnx:  # FLOPs are counted on PyTorch operations
         report["flops_per_frame"] = bench.frame_flops(model, settings, device, args.objects)
     report.update(bench.speed(model, settings, device, args.frames, args.objects))
     if "flops_per_frame" in report:
         achieved = report["flops_per_frame"] * report["fps"] / 1e9
         report["achieved_gflops"] = achieved
-        report["hardware_fraction"] = achieved / report["dense_gflops"]
+        report["hardware_fraction"] = achieved / peak
     if settings.adapt_steps and not args.onnx:
         report["adaptation"] = bench.adaptation_seconds(model, settings, device, args.objects)
     if args.long and not args.onnx:  # an ONNX graph has one fixed frame size

@@ -9,6 +9,7 @@ import torch
 
 from lgdk.config import InferenceConfig
 from lgdk.errors import UserError
+from lgdk.infer.precision import resolve_dtype
 from lgdk.models.checkpoint import load_checkpoint, read_config
 from lgdk.models.network import LGDK
 from lgdk.shipped import default_checkpoint
@@ -30,7 +31,8 @@ def load_models(checkpoints: list[str] | None = None, device: str = "cpu",
     """Checkpoints (default: the shipped model) ready for inference, and the settings to
     run them at: the first checkpoint's own, with `given` (InferenceConfig fields; None:
     not given) on top. Every model reads its memory with those settings' top_k (the sparse
-    form on a CPU) and runs `LGDK.optimize_for_inference`."""
+    form on a CPU), runs `LGDK.optimize_for_inference` and the settings' precision
+    (`lgdk.infer.precision`: bfloat16 on a CPU with AMX unless they say otherwise)."""
     paths = [Path(c) for c in checkpoints] if checkpoints else [default_checkpoint()]
     settings = read_config(paths[0]).inference.with_overrides(**given)
     return [load_for_inference(p, settings, device) for p in paths], settings
@@ -40,6 +42,7 @@ def load_for_inference(path: Path, settings: InferenceConfig, device: str) -> LG
     model, _ = load_checkpoint(path, top_k=settings.top_k, sparse_read=device == "cpu")
     model = model.to(device).eval()
     model.optimize_for_inference()
+    model.use_dtype(resolve_dtype(settings, device))
     if device == "cpu":
         model = model.to(memory_format=torch.channels_last)
     return model

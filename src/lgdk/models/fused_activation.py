@@ -15,6 +15,8 @@ from torch import nn
 
 from lgdk.models.same_padding import StaticSameConv2d
 
+FUSED_DTYPES = (torch.float32, torch.bfloat16)  # what oneDNN's fused convolution takes
+
 
 def fusion_available() -> bool:
     """Whether this PyTorch build has oneDNN's convolution with a fused activation."""
@@ -38,7 +40,7 @@ def _activation(module: nn.Module) -> tuple[str, list[float]] | None:
 
 
 class ConvActivation(nn.Module):
-    """A float32 `nn.Conv2d` (zero padding) or `StaticSameConv2d` and the ReLU/ReLU6 after
+    """A float32 or bfloat16 `nn.Conv2d` (zero padding) or `StaticSameConv2d` and the ReLU/ReLU6 after
     it, as one oneDNN call on a CPU tensor; other devices and dtypes take the two steps."""
 
     def __init__(self, conv: nn.Module, act: nn.Module) -> None:
@@ -49,7 +51,7 @@ class ConvActivation(nn.Module):
         self.dilation = list(getattr(conv, "dilation", (1, 1)))  # StaticSameConv2d: 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not x.is_cpu or x.dtype != torch.float32:
+        if not x.is_cpu or x.dtype not in FUSED_DTYPES:
             return self.act(self.conv(x))
         if isinstance(self.conv, StaticSameConv2d):  # the kernel chosen by the input's size
             weight, padding = self.conv.weight_and_padding(x)

@@ -50,6 +50,29 @@ class LGDK(nn.Module):
             cfg.value_dim, self.decoder.out_dim, cfg.local_kernel, cfg.global_kernel,
             cfg.kernel_size, cfg.kernel_hidden,
         )
+        self.compute_dtype = torch.float32  # of the convolutional parts (`use_dtype`)
+
+    def use_dtype(self, dtype: torch.dtype) -> LGDK:
+        """Inference only: the encoders, decoder and kernel head in `dtype` (e.g. bfloat16
+        on a CPU with AMX, `lgdk.infer.precision`); frames go in and logits come out in
+        float32, and the memory (keys, values, eq.-1 features) and its read stay float32.
+        Decided once, here: every step casts to `compute_dtype`, a no-op in float32."""
+        for part in (self.query_encoder, self.memory_encoder, self.decoder, self.kernel_head):
+            part.to(dtype)
+        self.compute_dtype = dtype
+        return self
+
+    def _to_parts(self, x: torch.Tensor | None) -> torch.Tensor | None:
+        """A tensor for the convolutional parts: unchanged in float32 (training and
+        autocast see no cast), else in `compute_dtype`."""
+        if x is None or self.compute_dtype == torch.float32:
+            return x
+        return x.to(self.compute_dtype)
+
+    def _to_memory(self, x: torch.Tensor) -> torch.Tensor:
+        """A tensor from the convolutional parts, in float32 where they run in another
+        dtype (the memory and the logits are float32)."""
+        return x if self.compute_dtype == torch.float32 else x.float()
 
     def optimize_for_inference(self) -> int:
         """Inference only (eval mode): BatchNorm folded and the backbones' strided
@@ -75,14 +98,17 @@ class LGDK(nn.Module):
 
     # ---- the steps -------------------------------------------------------------------
     def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
-        """frame: (B, 3, H, W), RGB in 0..1, H and W multiples of 16."""
-        return self.query_encoder(frame)
+        """frame: (B, 3, H, W), RGB in 0..1, H and W multiples of 16. The features are in
+        `compute_dtype`."""
+        return self.query_encoder(self._to_parts(frame))
 
     def encode_memory(
         self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """masks: (B, N, H, W) -> values (B, N, Cv, h, w) and eq.-1 features (B, N, Cv)."""
-        value = self.memory_encoder(frame, query.f16, masks)
+        """masks: (B, N, H, W) -> values (B, N, Cv, h, w) and eq.-1 features (B, N, Cv),
+        both float32 (the memory's precision)."""
+        value = self.memory_encoder(self._to_parts(frame), query.f16, self._to_parts(masks))
+        value = self._to_memory(value)
         return value, self.object_features(value, masks)
 
     @staticmethod
@@ -92,9 +118,10 @@ class LGDK(nn.Module):
 
     def read(self, query: QueryFeatures, bank: MemoryBank) -> torch.Tensor:
         """Memory read for every object, each over the frames since it appeared.
-        -> (B, N, Cv, h, w)."""
-        parts = [self.reader(query.key, keys, values) for _, keys, values in bank.per_group()]
-        return torch.cat(parts, dim=1)
+        -> (B, N, Cv, h, w) in `compute_dtype` (the read itself in float32)."""
+        key = self._to_memory(query.key)
+        parts = [self.reader(key, keys, values) for _, keys, values in bank.per_group()]
+        return self._to_parts(torch.cat(parts, dim=1))
 
     def decode(
         self,
@@ -104,13 +131,15 @@ class LGDK(nn.Module):
         local_feature: torch.Tensor,
         out_size: tuple[int, int],
     ) -> torch.Tensor:
-        """readout: (B, N, Cv, h, w) -> logits (B, N, H, W)."""
+        """readout: (B, N, Cv, h, w) -> logits (B, N, H, W) in float32."""
         b, n = readout.shape[:2]
+        global_feature = self._to_parts(global_feature)
+        local_feature = self._to_parts(local_feature)
         qv = repeat_objects(query.value, n)  # (B*N, Cv, h, w)
         x16 = torch.cat([readout.flatten(0, 1), qv], dim=1)
         x16 = x16.contiguous(memory_format=memory_format_of(qv))
         feats = self.decoder(x16, query.f8, query.f4, n)  # (B*N, D, H/4, W/4)
-        logits = self.kernel_head(feats, global_feature, local_feature)
+        logits = self._to_memory(self.kernel_head(feats, global_feature, local_feature))
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         return logits.view(b, n, *out_size)
 
@@ -126,7 +155,8 @@ class LGDK(nn.Module):
     ) -> None:
         """Encode frame + masks (B, N, H, W) and record them in the bank."""
         value, features = self.encode_memory(frame, query, masks)
-        bank.update(frame_index, query.key, value, features, as_memory, permanent)
+        key = self._to_memory(query.key)
+        bank.update(frame_index, key, value, features, as_memory, permanent)
 
     def step(self, frame: torch.Tensor, bank: MemoryBank) -> tuple[torch.Tensor, QueryFeatures]:
         """Predict logits (B, N, H, W) for a frame from the bank's memory."""

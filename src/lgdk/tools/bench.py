@@ -58,10 +58,11 @@ class PartTimer:
             h.remove()
 
 
-def dense_gflops(device: str, n: int = 2048, repeats: int = 10) -> float:
-    """Measured float32 matrix-product throughput of this machine, in GFLOP/s."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def dense_gflops(device: str, n: int = 2048, repeats: int = 10,
+                 dtype: torch.dtype = torch.float32) -> float:
+    """Measured matrix-product throughput of this machine in `dtype`, in GFLOP/s."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -201,8 +202,8 @@ def machine() -> str:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"machine {report['machine']} ({report['device']}, backend {report['runtime']}); "
-             f"{report['frames']} frames at size {report['size']}, {report['objects']} "
+    lines = [f"machine {report['machine']} ({report['device']}, backend {report['runtime']}, "
+             f"{report['precision']}); {report['frames']} frames at size {report['size']}, {report['objects']} "
              f"object(s)",
              f"latency median {report['median_ms']:.1f} ms, p90 {report['p90_ms']:.1f} ms, "
              f"{report['fps']:.2f} frames/s"]
@@ -210,10 +211,13 @@ def format_report(report: dict) -> str:
         lines.append("split (ms/frame): " + ", ".join(f"{k} {v:.1f}" for k, v in
                                                       report["split_ms"].items()))
     if "flops_per_frame" in report:
+        peak = (f"{report['dense_gflops']:.0f} GFLOP/s float32"
+                + (f", {report['compute_gflops']:.0f} {report['precision']}"
+                   if "compute_gflops" in report else ""))
         lines.append(f"FLOPs/frame {report['flops_per_frame'] / 1e9:.2f} G; dense matmul "
-                     f"{report['dense_gflops']:.0f} GFLOP/s; reached "
-                     f"{report['achieved_gflops']:.1f} GFLOP/s = "
-                     f"{100 * report['hardware_fraction']:.1f}% of it")
+                     f"{peak}; reached {report['achieved_gflops']:.1f} GFLOP/s = "
+                     f"{100 * report['hardware_fraction']:.1f}% of the {report['precision']} "
+                     f"matmul")
     lines.append(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
     if "first_mask" in report:
         f = report["first_mask"]
