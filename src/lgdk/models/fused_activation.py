@@ -40,8 +40,9 @@ def _activation(module: nn.Module) -> tuple[str, list[float]] | None:
 
 
 class ConvActivation(nn.Module):
-    """A float32 or bfloat16 `nn.Conv2d` (zero padding) or `StaticSameConv2d` and the ReLU/ReLU6 after
-    it, as one oneDNN call on a CPU tensor; other devices and dtypes take the two steps."""
+    """A float32 or bfloat16 `nn.Conv2d` (zero padding) or `StaticSameConv2d` and the
+    ReLU/ReLU6 after it, as one oneDNN call on a CPU tensor; other devices and dtypes take
+    the two steps."""
 
     def __init__(self, conv: nn.Module, act: nn.Module) -> None:
         super().__init__()

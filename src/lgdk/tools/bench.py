@@ -203,8 +203,8 @@ def machine() -> str:
 
 def format_report(report: dict) -> str:
     lines = [f"machine {report['machine']} ({report['device']}, backend {report['runtime']}, "
-             f"{report['precision']}); {report['frames']} frames at size {report['size']}, {report['objects']} "
-             f"object(s)",
+             f"{report['precision']}); {report['frames']} frames at size {report['size']}, "
+             f"{report['objects']} object(s)",
              f"latency median {report['median_ms']:.1f} ms, p90 {report['p90_ms']:.1f} ms, "
              f"{report['fps']:.2f} frames/s"]
     if report["split_ms"]:
