@@ -144,3 +144,27 @@ def test_padding_objects_with_empty_masks_change_nothing(tiny_model):
         with_pad = tiny_model(frames, padded)
     assert torch.allclose(alone, with_pad[:, :, :2], atol=1e-4)
     assert (with_pad[:, :, 2].exp() < 1e-6).all()
+
+
+def test_the_clip_forward_under_bfloat16_autocast_gives_float32_log_probabilities():
+    """Under autocast (GPU training's `train.amp`; here the CPU's) the memory read and the
+    soft aggregation run in float32: log-probabilities in float32, finite, near the
+    float32 forward's. The kernels' bias is raised so that the model is sure of every
+    object everywhere: in bfloat16, sigmoid(logit) would round to 1 and the odds'
+    logarithm be infinite."""
+    import numpy as np
+
+    from lgdk.data.procedural import generate_clip
+
+    clip = generate_clip(np.random.default_rng(0), 64, 96, 3, 2)
+    frames = torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255
+                          for f in clip.frames])[None]
+    masks = torch.stack([torch.from_numpy(clip.labels[0] == i).float() for i in (1, 2)])[None]
+    model = build_model(tiny_config()).eval()
+    with torch.no_grad():
+        model.kernel_head.fc[-1].bias[-1] += 12.0  # every logit about 12: p = 1 - 6e-6
+        exact = model(frames, masks)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(frames, masks)
+    assert mixed.dtype == torch.float32 and torch.isfinite(mixed).all()
+    assert (mixed.exp() - exact.exp()).abs().max() < 0.1

@@ -222,5 +222,9 @@ class MemoryReader(nn.Module):
         self.block_elements = affinity_block_elements()
 
     def forward(self, query_key, memory_key, memory_value) -> torch.Tensor:
-        return read_memory(query_key, memory_key, memory_value, self.kind, self.top_k,
-                           self.sparse, self.chunk, self.block_elements)
+        """Always in float32, also under autocast: the L2 affinity's -|m|^2 term is large,
+        and bfloat16's 8-bit mantissa would move the softmax's logits by about 0.5."""
+        with torch.autocast(query_key.device.type, enabled=False):
+            return read_memory(query_key.float(), memory_key.float(), memory_value.float(),
+                               self.kind, self.top_k, self.sparse, self.chunk,
+                               self.block_elements)

@@ -185,7 +185,7 @@ class LGDK(nn.Module):
         for t in range(1, frames.shape[1]):
             logits, query = self.step(frames[:, t], bank)
             logits = logits.masked_fill(~present[:, :, None, None], ABSENT_LOGIT)
-            log_probs = aggregate_log(logits)
+            log_probs = aggregate_log(logits.float())  # float32 under autocast too
             outputs.append(log_probs)
             encode, as_memory = policy.plan(t, bank, given=False)
             if encode and t < frames.shape[1] - 1:
