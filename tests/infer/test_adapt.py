@@ -72,3 +72,22 @@ def test_two_objects_keep_their_identities_after_adapting():
             swapped = max(jaccard(lbl == obj, t == other) for lbl, t in zip(labels[1:],
                                                                              c.labels[1:]))
             assert own > 0.6 and swapped < 0.1, (s.adapt_steps, obj, own, swapped)
+
+
+def test_adapting_everything_reaches_the_backbone_of_an_optimized_model(tiny_model):
+    """A loaded model's convolutions carry their activations inside (oneDNN, no gradient):
+    the copy that adapts has plain ones, so `--adapt-part all` moves the backbone too."""
+    from lgdk.models.fused_activation import ConvActivation, fusion_available
+
+    if not fusion_available():
+        pytest.skip("PyTorch without oneDNN")
+    tiny_model.optimize_for_inference()
+    fused = [n for n, m in tiny_model.named_modules() if isinstance(m, ConvActivation)]
+    assert any(n.startswith("query_encoder.backbone") for n in fused)
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    p = make_predictor([tiny_model], dataclasses.replace(SETTINGS, adapt_part="all"))
+    run(p, clip())
+    assert not any(isinstance(m, ConvActivation) for m in p.models[0].modules())
+    after = p.models[0].state_dict()
+    moved = {k for k, v in after.items() if k in before and not torch.equal(v, before[k])}
+    assert any(k.startswith("query_encoder.backbone") for k in moved)

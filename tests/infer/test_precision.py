@@ -66,3 +66,14 @@ def test_fused_convolutions_run_in_bfloat16():
         plain = act(conv(x))
     assert fused.dtype == torch.bfloat16
     assert torch.allclose(fused.float(), plain.float(), atol=0.05)
+
+
+def test_the_exportable_copy_of_a_bfloat16_model_is_float32():
+    from lgdk.models.network import build_model
+    from tests.conftest import tiny_config
+
+    model = build_model(tiny_config()).eval().use_dtype(torch.bfloat16)
+    copy = model.exportable()
+    assert copy.compute_dtype == torch.float32
+    assert {p.dtype for p in copy.parameters()} == {torch.float32}
+    assert model.compute_dtype == torch.bfloat16  # the original is left as it was

@@ -86,8 +86,8 @@ def test_export_segment_and_bench_from_the_command_line(tmp_path, tiny_checkpoin
     assert OnnxModel(tmp_path / "c.onnx").settings.object_cells == 0
     common = [str(tmp_path / "clip/frames"), "--mask", str(tmp_path / "clip/gt/00000.png"),
               "--size", "64", "--no-progress"]
-    assert main(["segment", *common, "--out", str(tmp_path / "pt"),
-                 "--checkpoint", str(tiny_checkpoint)]) == 0
+    assert main(["segment", *common, "--out", str(tmp_path / "pt"),  # the graph's arithmetic
+                 "--checkpoint", str(tiny_checkpoint), "--precision", "float32"]) == 0
     assert main(["segment", *common, "--out", str(tmp_path / "ort"), "--onnx", str(graph)]) == 0
     names = sorted(p.name for p in (tmp_path / "pt").glob("*.png"))
     assert len(names) == 5
@@ -104,6 +104,10 @@ def test_export_segment_and_bench_from_the_command_line(tmp_path, tiny_checkpoin
     assert main(["segment", *common, "--object-cells", "4", "--out", str(tmp_path / "bad"),
                  "--onnx", str(graph)]) == 2
     assert "leave out --object-cells" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert main(["segment", *common, "--precision", "bfloat16", "--out",
+                 str(tmp_path / "bad"), "--onnx", str(graph)]) == 2
+    assert "in float32: leave out --precision bfloat16" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
     # the benchmark's clip is 854x480
     assert main(["export", "--checkpoint", str(tiny_checkpoint), "--onnx",

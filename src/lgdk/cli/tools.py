@@ -89,7 +89,11 @@ def run_export(args) -> int:
     except ValueError:
         raise UserError(f"--frame-size must look like 854x480, not '{args.frame_size}'") from None
     checkpoints = [args.checkpoint] if args.checkpoint else None
-    models, settings = load_models(checkpoints, "cpu", **given_settings(args))
+    given = given_settings(args)
+    if given.get("precision") == "bfloat16":
+        raise UserError("an ONNX graph is exported in float32: leave out --precision bfloat16")
+    given["precision"] = "float32"  # the checkpoint's own weights, not bfloat16-rounded ones
+    models, settings = load_models(checkpoints, "cpu", **given)
     h, w = Resolution.of(height, width, settings.size).padded
     step, memory = export_onnx(models[0], args.onnx, h, w, settings)
     print(f"step graph:   {step} ({w}x{h} inputs: {args.frame_size} frames at size "

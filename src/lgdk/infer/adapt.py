@@ -23,6 +23,7 @@ import torch
 from lgdk.config import InferenceConfig
 from lgdk.data.augment import pseudo_video
 from lgdk.infer.predictor import Streaming
+from lgdk.models.fused_activation import unfuse_conv_activations
 from lgdk.models.loss import clip_loss
 from lgdk.models.memory import MemoryReader
 from lgdk.models.network import LGDK
@@ -152,9 +153,13 @@ class Adapting(Streaming):
 
 
 def adaptable_copies(models: list) -> list[LGDK]:
-    """Copies of the models to adapt (the originals, e.g. the shipped weights, untouched)."""
+    """Copies of the models to adapt (the originals, e.g. the shipped weights, untouched),
+    with every convolution differentiable."""
     if not all(isinstance(m, LGDK) for m in models):
         from lgdk.errors import UserError
 
         raise UserError("--adapt fine-tunes a PyTorch model: leave out --onnx")
-    return [copy.deepcopy(m) for m in models]
+    copies = [copy.deepcopy(m) for m in models]
+    for model in copies:  # oneDNN's fused convolutions have no gradient: plain ones, the
+        unfuse_conv_activations(model)  # same numbers, for training
+    return copies

@@ -89,8 +89,10 @@ class LGDK(nn.Module):
     def exportable(self) -> LGDK:
         """A copy whose operations a graph export can record, with the same numbers: the
         plain top-k read (no column chunks, no sparse product), the dynamic convolution
-        without a group count, and activations apart from their convolutions."""
-        model = copy.deepcopy(self)
+        without a group count, activations apart from their convolutions, and float32
+        throughout (a model loaded in bfloat16 comes back to float32 with its rounded
+        weights: `lgdk export` loads the checkpoint in float32)."""
+        model = copy.deepcopy(self).use_dtype(torch.float32)
         model.reader = MemoryReader(self.reader.kind, self.reader.top_k, chunk=1)
         model.kernel_head.apply_kernels = dynamic_conv_ungrouped
         unfuse_conv_activations(model)
