@@ -101,15 +101,15 @@ class LGDK(nn.Module):
     # ---- the steps -------------------------------------------------------------------
     def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
         """frame: (B, 3, H, W), RGB in 0..1, H and W multiples of 16. The features are in
-        `compute_dtype`."""
-        return self.query_encoder(self._to_parts(frame))
+        `compute_dtype` (the backbone normalises the frame in float32 first)."""
+        return self.query_encoder(frame)
 
     def encode_memory(
         self, frame: torch.Tensor, query: QueryFeatures, masks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """masks: (B, N, H, W) -> values (B, N, Cv, h, w) and eq.-1 features (B, N, Cv),
         both float32 (the memory's precision)."""
-        value = self.memory_encoder(self._to_parts(frame), query.f16, self._to_parts(masks))
+        value = self.memory_encoder(frame, query.f16, self._to_parts(masks))
         value = self._to_memory(value)
         return value, self.object_features(value, masks)
 
