@@ -56,9 +56,10 @@ class Resolution:
         x = x.permute(2, 0, 1)[None]  # (1, 3, H, W), a channels-last view
         (h, w), (ph, pw) = self.model, self.padded
         out = torch.empty(1, 3, ph, pw, device=device, memory_format=torch.channels_last)
-        if self.model != self.frame:
-            x = F.interpolate(x.float(), size=self.model, mode="bilinear",
-                              align_corners=False, antialias=True)
+        if self.model != self.frame:  # on a CPU resized as uint8 (PyTorch's vectorised
+            # kernel: 1.5-2.1 against 4.3 ms from 854x480 to 683x384; within 1 of 255)
+            x = F.interpolate(x if x.is_cpu else x.float(), size=self.model,
+                              mode="bilinear", align_corners=False, antialias=True)
         out[:, :, :h, :w].copy_(x).mul_(1 / 255)
         if pw > w:
             out[:, :, :h, w:] = out[:, :, :h, w - 1:w]
