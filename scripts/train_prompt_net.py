@@ -2,12 +2,15 @@
 
 usage: python scripts/train_prompt_net.py --out runs/prompt-net [--iterations 3000]
            [--batch 16] [--lr 1e-3] [--root DIR ...] [--no-resume] [--init FILE]
+           [--tuned-stages N] [--backbone-lr SHARE]
 
 Reads still images with masks and annotated DAVIS frames (default: the three still sets and
 DAVIS-2016 train of ../shared/data; never dev-val); resumes from OUT/last.state.pt.
 --init starts from a trained head (e.g. the shipped one: a head with fewer prompt maps
-gets zero weights for the maps it lacks). Writes OUT/last.safetensors (the head in float16
-+ its config), ship it as src/lgdk/weights/prompt.safetensors.
+gets zero weights for the maps it lacks). --tuned-stages trains the backbone's last N
+stages too, at --backbone-lr times the head's rate. Writes OUT/last.safetensors (the head
+and any tuned stages in float16 + the config), ship it as
+src/lgdk/weights/prompt.safetensors.
 """
 
 import argparse
@@ -29,14 +32,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=PromptTraining.batch)
     parser.add_argument("--lr", type=float, default=PromptTraining.lr)
     parser.add_argument("--size", type=int, default=PromptNetConfig.size)
+    parser.add_argument("--tuned-stages", type=int, default=PromptNetConfig.tuned_stages,
+                        help="the backbone's last N stages trained with the head")
+    parser.add_argument("--backbone-lr", type=float, default=PromptTraining.backbone_lr,
+                        help="the tuned stages' learning rate as a share of --lr")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-resume", action="store_true")
     parser.add_argument("--init", default=None, help="a head file to start from")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    training = PromptTraining(iterations=args.iterations, batch=args.batch, lr=args.lr)
-    path = train_prompt_net(args.root or ROOTS, args.out, PromptNetConfig(size=args.size),
+    training = PromptTraining(iterations=args.iterations, batch=args.batch, lr=args.lr,
+                              backbone_lr=args.backbone_lr)
+    net_cfg = PromptNetConfig(size=args.size, tuned_stages=args.tuned_stages)
+    path = train_prompt_net(args.root or ROOTS, args.out, net_cfg,
                             training, resume=not args.no_resume, init=args.init)
     print(f"wrote {path}")
 

@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from lgdk.eval.metrics import jaccard
 from lgdk.prompts import masks_from_prompts
 from lgdk.prompts.crop import box_window, crop, paste_back, prompt_maps
-from lgdk.prompts.learned import PromptNetError, load_prompt_net, save_prompt_net
+from lgdk.models.checkpoint import read_tagged_metadata
+from lgdk.prompts.learned import FORMAT, PromptNetError, load_prompt_net, save_prompt_net
 from lgdk.prompts.net import PromptNet, PromptNetConfig
 from lgdk.prompts.spec import Box, Click
 from lgdk.train.prompt_net import PromptTrainer, PromptTraining, batch_iou, mask_loss
@@ -126,6 +128,47 @@ def test_a_head_with_fewer_prompt_maps_loads_and_computes_what_it_did():
         assert not torch.allclose(old(images, maps), old(images, maps * 0.5))  # maps matter
     # a file written before the map of other boxes has no prompt_channels in its config
     assert PromptNetConfig.from_dict({"size": 64}).prompt_channels == 3
+
+
+def test_tuned_stages_learn_with_the_head_and_travel_in_the_file(stills, tmp_path):
+    cfg = PromptNetConfig(size=64, widths=(16, 16, 8), tuned_stages=2)
+    trainer = PromptTrainer(list_objects([stills]) * 2, tmp_path / "run", cfg,
+                            PromptTraining(iterations=4, batch=4, warmup=1, workers=0),
+                            PromptSampling(held_out=0.0, paste=0.0, small=0.0))
+    net = trainer.net
+    tuned = {id(p) for stage in net.tuned_stages() for p in stage.parameters()}
+    assert len(net.tuned_stages()) == 2 and tuned
+    before = {k: v.clone() for k, v in net.backbone.named_parameters()}
+    images, maps = torch.rand(2, 3, 64, 64), torch.rand(2, 4, 64, 64)
+    net.train()
+    net(images, maps).sum().backward()
+    for p in net.backbone.parameters():  # gradients reach the tuned stages only
+        assert (p.grad is not None) == (id(p) in tuned)
+    net.zero_grad(set_to_none=True)
+    path = trainer.run(log=lambda _: None)
+    changed = {k for k, v in net.backbone.named_parameters() if not torch.equal(v, before[k])}
+    assert changed and changed == {k for k, v in net.backbone.named_parameters()
+                                   if id(v) in tuned}
+    loaded = load_prompt_net(path)  # the tuned stages come back from the file
+    with torch.no_grad():
+        assert torch.allclose(loaded(images, maps), net.eval()(images, maps), atol=0.05)
+    untuned = PromptTrainer(list_objects([stills]), tmp_path / "other", cfg,
+                            PromptTraining(iterations=1, workers=0))
+    untuned.start_from(path)  # starting from a file takes its stages (float16 in the file)
+    assert all(torch.allclose(a, b, rtol=2e-3, atol=1e-4) for a, b in
+               zip(untuned.net.backbone.parameters(), net.backbone.parameters()))
+
+
+def test_a_file_without_the_tuned_stages_its_config_names_is_refused(tmp_path):
+    net = PromptNet(PromptNetConfig(size=64, widths=(16, 16, 8), tuned_stages=1),
+                    pretrained_backbone=False)
+    save_prompt_net(tmp_path / "p.safetensors", net)
+    state = {k: v for k, v in load_file(str(tmp_path / "p.safetensors")).items()
+             if not k.startswith("backbone.")}
+    metadata = read_tagged_metadata(tmp_path / "p.safetensors", FORMAT, PromptNetError, "", "")
+    save_file(state, str(tmp_path / "cut.safetensors"), metadata)
+    with pytest.raises(PromptNetError, match="does not match its own config"):
+        load_prompt_net(tmp_path / "cut.safetensors")
 
 
 def test_a_file_that_is_not_a_prompt_network_is_refused(tmp_path, tiny_checkpoint):

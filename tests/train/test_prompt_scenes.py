@@ -7,7 +7,14 @@ from PIL import Image
 
 from lgdk.prompts.spec import tight_box
 from lgdk.train.prompt_samples import PromptDataset, PromptSampling, list_objects
-from lgdk.train.prompt_scenes import Scene, cut_object, paste_near, shrunk
+from lgdk.train.prompt_scenes import (
+    Scene,
+    box_ring,
+    cut_object,
+    paste_large_behind,
+    paste_near,
+    shrunk,
+)
 from tests.prompts.test_learned import SMALL
 from tests.prompts.test_prompts import scene as two_objects
 
@@ -39,6 +46,24 @@ def test_a_copy_pasted_behind_leaves_the_object_whole():
     before, after = pasted(in_front=False)
     assert (after.mask == before.mask).all()
     assert not (after.mask & (after.ids == 3)).any()
+
+
+def test_a_larger_object_pasted_behind_surrounds_the_object_and_leaves_it_whole():
+    before = disc_scene()
+    square = np.ones((20, 20), bool)  # a plain square, pasted 1.6-3.5 times the disc's box
+    pixels = np.full((20, 20, 3), 200, np.uint8)
+    after = next(a for seed in range(50) if (a := paste_large_behind(
+        np.random.default_rng(seed), before, pixels, square)) is not None)
+    new = after.ids == 3
+    assert (after.mask == before.mask).all() and not (new & before.mask).any()
+    assert ((after.ids == 2) == (before.ids == 2)).all()  # behind the other objects too
+    box, outer = tight_box(before.mask), tight_box(new)
+    assert (outer.x1 - outer.x0) > 1.3 * (box.x1 - box.x0)  # larger, clipped by the frame
+    ring = box_ring(box, before.ids.shape)
+    assert (new & ring).sum() >= 0.3 * ring.sum()
+    assert (after.image[new] == 200).all()
+    assert paste_large_behind(np.random.default_rng(0), before, pixels, square,
+                              scale=(0.2, 0.3)) is None  # too small to surround it
 
 
 def test_shrinking_makes_the_object_that_small():

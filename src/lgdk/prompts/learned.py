@@ -35,10 +35,11 @@ def shipped_path() -> Path:
 
 def save_prompt_net(path: str | os.PathLike, net: PromptNet, extra: dict | None = None,
                     dtype: torch.dtype = torch.float16) -> None:
-    """The head's weights (the backbone is the ImageNet one) and the config; atomic."""
+    """The head's weights and the tuned backbone stages' (the rest of the backbone is the
+    ImageNet one) and the config; atomic."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in net.head.state_dict().items()}
+    state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in net.trained_state().items()}
     metadata = {"format": FORMAT, "config": json.dumps(net.cfg.to_dict())}
     metadata.update({k: json.dumps(v) for k, v in (extra or {}).items()})
     write_safetensors(path, state, metadata)
@@ -49,7 +50,11 @@ def load_prompt_net(path: str | os.PathLike | None = None, device: str = "cpu") 
     metadata = read_tagged_metadata(path, FORMAT, PromptNetError, "a prompt network file",
                                     "give one written by scripts/train_prompt_net.py")
     net = PromptNet(PromptNetConfig.from_dict(json.loads(metadata["config"])))
-    net.head.load_widened(load_file(str(path)))  # its own config: nothing to widen
+    try:
+        net.load_trained_state(load_file(str(path)))  # its own config: nothing to widen
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise PromptNetError(f"{path} does not match its own config ({exc}); write it again "
+                             "with scripts/train_prompt_net.py") from None
     return net.eval().to(device)
 
 

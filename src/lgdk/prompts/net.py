@@ -1,7 +1,8 @@
 """The learned prompt network: a box and clicks on a frame -> that object's mask.
 
-An ImageNet backbone (kept as trained on ImageNet, so the shipped file holds only the
-head) gives features at strides 4, 8 and 16 of the object's window (`lgdk.prompts.crop`);
+An ImageNet backbone gives features at strides 4, 8 and 16 of the object's window
+(`lgdk.prompts.crop`); its last `tuned_stages` stages may be trained with the head (the
+file then holds them too; the rest stays as trained on ImageNet);
 a small decoder reads them together with the prompt maps at every scale, with dilated
 blocks at stride 16 so that each position sees the whole window.
 """
@@ -26,6 +27,7 @@ class PromptNetConfig:
     max_aspect: float = 2.0  # ... its shorter side at least 1/max_aspect of its longer
     widths: tuple[int, int, int] = (128, 64, 32)  # decoder channels at strides 16, 8, 4
     prompt_channels: int = PROMPT_CHANNELS  # the first this many of the prompt maps are read
+    tuned_stages: int = 0  # the backbone's last this many stages are trained with the head
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,10 +108,48 @@ class PromptNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.backbone = Backbone(cfg.backbone, pretrained=pretrained_backbone)
-        self.backbone.requires_grad_(False)
         self.backbone.eval()
-        self.backbone.optimize_for_inference()  # BatchNorm folded: it is never trained here
+        self.backbone.optimize_for_inference()  # BatchNorm folded: its statistics stay
+        self.backbone.requires_grad_(False)  # after folding, whose biases are new
+        for stage in self.tuned_stages():
+            stage.requires_grad_(True)
         self.head = PromptHead(self.backbone.channels, cfg.widths, cfg.prompt_channels)
+
+    def tuned_stages(self) -> list[nn.Module]:
+        """The backbone's stages trained with the head (the last `cfg.tuned_stages` of those
+        with parameters)."""
+        if self.cfg.tuned_stages <= 0:
+            return []
+        stages = [m for m in self.backbone.model.children() if any(True for _ in m.parameters())]
+        if self.cfg.tuned_stages > len(stages):
+            raise ValueError(f"tuned_stages {self.cfg.tuned_stages}: the backbone has "
+                             f"{len(stages)} stages")
+        return stages[-self.cfg.tuned_stages:]
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """What a prompt network file holds: the head's tensors under their own names, the
+        tuned backbone stages' under `backbone.`."""
+        state = dict(self.head.state_dict())
+        tuned = {id(p) for stage in self.tuned_stages() for p in stage.parameters()}
+        state.update({f"backbone.{k}": v.detach() for k, v in self.backbone.named_parameters()
+                      if id(v) in tuned})
+        return state
+
+    def load_trained_state(self, state: dict[str, torch.Tensor]) -> int:
+        """The inverse of `trained_state` (a head with fewer prompt maps is widened);
+        returns how many prompt maps were added."""
+        backbone = {k[len("backbone."):]: v for k, v in state.items()
+                    if k.startswith("backbone.")}
+        expected = {k[len("backbone."):] for k in self.trained_state() if k.startswith("backbone.")}
+        if set(backbone) != expected:
+            raise ValueError(f"the file holds {len(backbone)} backbone tensors, this "
+                             f"network tunes {len(expected)}")
+        own = dict(self.backbone.named_parameters())
+        with torch.no_grad():
+            for key, value in backbone.items():
+                own[key].copy_(value.to(own[key].dtype))
+        return self.head.load_widened({k: v for k, v in state.items()
+                                       if not k.startswith("backbone.")})
 
     def train(self, mode: bool = True) -> PromptNet:
         super().train(mode)
@@ -117,8 +157,9 @@ class PromptNet(nn.Module):
         return self
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """images: (B, 3, S, S) RGB in 0..1 -> (f4, f8, f16)"""
-        with torch.no_grad():
+        """images: (B, 3, S, S) RGB in 0..1 -> (f4, f8, f16); with a gradient through the
+        tuned stages only."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.cfg.tuned_stages > 0):
             return self.backbone(images)
 
     def forward(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:

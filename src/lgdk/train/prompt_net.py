@@ -1,4 +1,5 @@
-"""Training the learned prompt network's head (the backbone stays ImageNet's).
+"""Training the learned prompt network's head (and the backbone's last stages when its
+config tunes them, at `backbone_lr` times the head's rate; the rest stays ImageNet's).
 
 Half the batches also teach corrections: the head's own mask (without gradient) gets the
 click a person would give (`correcting_click`), and the head learns from the prompt with
@@ -40,6 +41,7 @@ class PromptTraining:
     lr: float = 1e-3
     warmup: int = 100  # iterations of linearly rising learning rate
     weight_decay: float = 1e-4
+    backbone_lr: float = 0.1  # the tuned backbone stages' rate, as a share of lr
     correction_share: float = 0.5  # batches that also learn from a correcting click
     save_every: int = 250
     check_every: int = 500
@@ -87,7 +89,11 @@ class PromptTrainer:
         kept = [o for o in objects if not is_held_out(o, sampling.held_out)]
         self.data = PromptDataset(kept, net_cfg, sampling, training.seed)
         self.check = PromptDataset(held, net_cfg, sampling, training.seed, augment=False)
-        self.optimizer = torch.optim.AdamW(self.net.head.parameters(), lr=training.lr,
+        tuned = [p for stage in self.net.tuned_stages() for p in stage.parameters()]
+        groups = [{"params": list(self.net.head.parameters()), "scale": 1.0}]
+        if tuned:
+            groups.append({"params": tuned, "scale": training.backbone_lr})
+        self.optimizer = torch.optim.AdamW(groups, lr=training.lr,
                                            weight_decay=training.weight_decay)
         self.iteration = 0
         self.rng = np.random.default_rng(training.seed)
@@ -105,7 +111,7 @@ class PromptTrainer:
 
     def step(self, images, maps, target) -> float:
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr_at(self.iteration)
+            group["lr"] = self.lr_at(self.iteration) * group["scale"]
         feats = self.net.features(images)
         if self.rng.random() < self.training.correction_share:
             with torch.no_grad():
@@ -135,21 +141,29 @@ class PromptTrainer:
         save_prompt_net(self.out / "last.safetensors", self.net,
                         extra={"iteration": self.iteration})
         tmp = self.state_path.with_name(".last.state.pt.tmp")
-        torch.save({"head": self.net.head.state_dict(), "optimizer": self.optimizer.state_dict(),
+        torch.save({"net": self.net.trained_state(), "optimizer": self.optimizer.state_dict(),
                     "iteration": self.iteration}, tmp)
         os.replace(tmp, self.state_path)
 
     def start_from(self, path: Path) -> None:
-        """Start from a trained head (one with fewer prompt maps gets zero weights for the
-        maps it lacks)."""
-        added = self.net.head.load_widened(load_file(str(path)))
+        """Start from a trained prompt network file (a head with fewer prompt maps gets zero
+        weights for the maps it lacks; a file without tuned stages leaves the backbone's
+        ImageNet ones)."""
+        state = load_file(str(path))
+        if not any(k.startswith("backbone.") for k in state):
+            state.update({k: v for k, v in self.net.trained_state().items()
+                          if k.startswith("backbone.")})
+        added = self.net.load_trained_state(state)
         print(f"started from {path}" + (f" ({added} prompt maps added)" if added else ""),
               flush=True)
 
     def resume(self) -> None:
         if self.state_path.is_file():
             state = torch.load(self.state_path, map_location="cpu", weights_only=True)
-            self.net.head.load_state_dict(state["head"])
+            if "net" in state:
+                self.net.load_trained_state(state["net"])
+            else:  # written before the backbone could be tuned
+                self.net.head.load_state_dict(state["head"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.iteration = state["iteration"]
             self.rng = np.random.default_rng([self.training.seed, self.iteration])

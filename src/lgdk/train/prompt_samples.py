@@ -21,7 +21,14 @@ from lgdk.data.masks import object_ids, read_mask
 from lgdk.prompts.crop import box_window, crop, frame_window, prompt_maps
 from lgdk.prompts.net import PromptNetConfig
 from lgdk.prompts.spec import Box, Click, box_region, tight_box
-from lgdk.train.prompt_scenes import Scene, cut_object, object_boxes, paste_near, shrunk
+from lgdk.train.prompt_scenes import (
+    Scene,
+    cut_object,
+    object_boxes,
+    paste_large_behind,
+    paste_near,
+    shrunk,
+)
 
 MIN_PIXELS = 100  # smaller objects are left out
 
@@ -35,6 +42,7 @@ class PromptSampling:
     others_given: float = 0.7  # share of samples given the other objects' boxes
     paste: float = 0.5  # share of samples with another object pasted over or under it
     look_alike: float = 0.5  # share of the pastes that are a copy of the object itself
+    large_behind: float = 0.3  # share of the pastes that are a larger object around it
     small: float = 0.2  # share of samples whose image is shrunk so that the object is small
     small_side: tuple[float, float] = (12.0, 48.0)  # its box's longer side then, pixels
 
@@ -118,15 +126,24 @@ class PromptDataset(Dataset):
         if rng.random() < 0.5:
             scene = scene.flipped()
         if rng.random() < s.paste:
-            source = (scene if rng.random() < s.look_alike
-                      else self.load(int(rng.integers(len(self.objects)))))
-            pixels, mask = cut_object(source.image, source.mask)
-            if rng.random() < 0.5:
-                pixels, mask = pixels[:, ::-1].copy(), mask[:, ::-1].copy()
-            scene = paste_near(rng, scene, pixels, mask, rng.random() < 0.5) or scene
+            scene = self.pasted(rng, scene) or scene
         if rng.random() < s.small:
             scene = shrunk(scene, rng.uniform(*s.small_side))
         return scene
+
+    def pasted(self, rng: np.random.Generator, scene: Scene) -> Scene | None:
+        """Another object (or a copy of this one) pasted over or under it, or a larger
+        object behind it; None when the paste did not fit."""
+        s = self.sampling
+        if rng.random() < s.large_behind:
+            other = self.load(int(rng.integers(len(self.objects))))
+            return paste_large_behind(rng, scene, *cut_object(other.image, other.mask))
+        source = (scene if rng.random() < s.look_alike
+                  else self.load(int(rng.integers(len(self.objects)))))
+        pixels, mask = cut_object(source.image, source.mask)
+        if rng.random() < 0.5:
+            pixels, mask = pixels[:, ::-1].copy(), mask[:, ::-1].copy()
+        return paste_near(rng, scene, pixels, mask, rng.random() < 0.5)
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, index, torch.randint(1 << 30, ()).item()]

@@ -1,6 +1,7 @@
 """Scenes for training the prompt network where it fails: several objects that touch and
 overlap (a copy of the object itself, a look-alike, or another object, pasted in front of
-it or behind it), and objects made small.
+it or behind it), the object in front of a larger one that reaches beyond its box on
+every side (a violin held by its player, flowers before a face), and objects made small.
 
 A scene is an RGB image (H, W, 3) uint8 with its map of object ids (H, W) uint8 and the id
 of the object prompted; pasting adds an object with a new id, and what it hides of the
@@ -94,6 +95,57 @@ def paste_near(rng: np.random.Generator, scene: Scene, pixels: np.ndarray,
     image[where] = placed[where]
     ids[where] = new_id
     return Scene(image, ids, scene.target)
+
+
+def paste_large_behind(rng: np.random.Generator, scene: Scene, pixels: np.ndarray,
+                       mask: np.ndarray, scale: tuple[float, float] = (1.6, 3.5)) -> Scene | None:
+    """A cut object (pixels (h, w, 3), mask (h, w)) scaled so that its box is `scale` times
+    the prompted object's and pasted behind it (and every other object), their centres
+    close: the prompted object's box then lies inside a larger object that it must not
+    take. None when the pasted object would not surround the prompted one or there is no
+    free id."""
+    new_id = int(scene.ids[scene.ids != VOID].max(initial=0)) + 1
+    if new_id >= VOID:
+        return None
+    box = tight_box(scene.mask)
+    bw, bh = box.x1 - box.x0, box.y1 - box.y0
+    factor = rng.uniform(*scale) * max(bw / pixels.shape[1], bh / pixels.shape[0])
+    width = max(2, round(pixels.shape[1] * factor))
+    height = max(2, round(pixels.shape[0] * factor))
+    rgb, cut = _resized(pixels, mask, width, height)
+    cx = (box.x0 + box.x1) / 2 + rng.uniform(-0.25, 0.25) * (width - bw)
+    cy = (box.y0 + box.y1) / 2 + rng.uniform(-0.25, 0.25) * (height - bh)
+    x0, y0 = round(cx - width / 2), round(cy - height / 2)
+    where = _placed(cut, x0, y0, scene.ids.shape) & (scene.ids == 0)  # behind everything
+    ring = box_ring(box, scene.ids.shape)
+    if not where.any() or (where & ring).sum() < 0.3 * ring.sum():
+        return None  # it does not reach around the prompted object
+    image, ids = scene.image.copy(), scene.ids.copy()
+    image[where] = _placed(rgb, x0, y0, scene.ids.shape)[where]
+    ids[where] = new_id
+    return Scene(image, ids, scene.target)
+
+
+def _placed(layer: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+    """A (h, w[, 3]) layer whose top left corner goes to (x0, y0) of a frame of `shape`:
+    the frame-sized array with the layer's part inside the frame, zeros elsewhere."""
+    out = np.zeros(shape + layer.shape[2:], layer.dtype)
+    height, width = layer.shape[:2]
+    fx0, fy0 = max(x0, 0), max(y0, 0)
+    fx1, fy1 = min(x0 + width, shape[1]), min(y0 + height, shape[0])
+    if fx1 > fx0 and fy1 > fy0:
+        out[fy0:fy1, fx0:fx1] = layer[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    return out
+
+
+def box_ring(box: Box, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: a band around the box, a quarter of its size wide, inside the frame."""
+    grow_x, grow_y = (box.x1 - box.x0) / 4, (box.y1 - box.y0) / 4
+    ring = np.zeros(shape, bool)
+    ring[max(0, int(box.y0 - grow_y)):int(np.ceil(box.y1 + grow_y)),
+         max(0, int(box.x0 - grow_x)):int(np.ceil(box.x1 + grow_x))] = True
+    ring[int(box.y0):int(np.ceil(box.y1)), int(box.x0):int(np.ceil(box.x1))] = False
+    return ring
 
 
 def shrunk(scene: Scene, longer_side: float) -> Scene:
