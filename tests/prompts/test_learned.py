@@ -7,9 +7,9 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from lgdk.eval.metrics import jaccard
+from lgdk.models.checkpoint import read_tagged_metadata
 from lgdk.prompts import masks_from_prompts
 from lgdk.prompts.crop import box_window, crop, paste_back, prompt_maps
-from lgdk.models.checkpoint import read_tagged_metadata
 from lgdk.prompts.learned import FORMAT, PromptNetError, load_prompt_net, save_prompt_net
 from lgdk.prompts.net import PromptNet, PromptNetConfig
 from lgdk.prompts.spec import Box, Click
