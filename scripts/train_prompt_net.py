@@ -2,7 +2,7 @@
 
 usage: python scripts/train_prompt_net.py --out runs/prompt-net [--iterations 3000]
            [--batch 16] [--lr 1e-3] [--root DIR ...] [--no-resume] [--init FILE]
-           [--tuned-stages N] [--backbone-lr SHARE]
+           [--tuned-stages N] [--backbone-lr SHARE] [--correction-share SHARE]
 
 Reads still images with masks and annotated DAVIS frames (default: the three still sets and
 DAVIS-2016 train of ../shared/data; never dev-val); resumes from OUT/last.state.pt.
@@ -36,6 +36,9 @@ def main() -> None:
                         help="the backbone's last N stages trained with the head")
     parser.add_argument("--backbone-lr", type=float, default=PromptTraining.backbone_lr,
                         help="the tuned stages' learning rate as a share of --lr")
+    parser.add_argument("--correction-share", type=float,
+                        default=PromptTraining.correction_share,
+                        help="share of batches that also learn from a correcting click")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-resume", action="store_true")
     parser.add_argument("--init", default=None, help="a head file to start from")
@@ -43,7 +46,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     training = PromptTraining(iterations=args.iterations, batch=args.batch, lr=args.lr,
-                              backbone_lr=args.backbone_lr)
+                              backbone_lr=args.backbone_lr,
+                              correction_share=args.correction_share)
     net_cfg = PromptNetConfig(size=args.size, tuned_stages=args.tuned_stages)
     path = train_prompt_net(args.root or ROOTS, args.out, net_cfg,
                             training, resume=not args.no_resume, init=args.init)

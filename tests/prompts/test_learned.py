@@ -191,3 +191,22 @@ def test_shipped_network_finds_two_objects_from_boxes_and_one_from_a_click():
     assert jaccard(ids == 1, disc) > 0.85 and jaccard(ids == 2, square) > 0.85
     clicked = masks_from_prompts(frame, points=[(50, 60)])
     assert jaccard(clicked == 1, disc) > 0.7
+
+
+def test_a_positive_click_on_one_object_is_a_negative_click_for_the_others(monkeypatch):
+    import lgdk.prompts.learned as learned
+
+    seen = {}
+
+    def fake(net, frame, prompt, others=()):
+        seen[prompt.object_id] = list(prompt.clicks)
+        half = np.zeros(frame.shape[:2], np.float32)
+        half[:, :80] = 0.9  # object 1 on the left, object 2 on the right
+        return half if prompt.object_id == 1 else 0.9 - half
+
+    monkeypatch.setattr(learned, "learned_probability", fake)
+    frame, _, _ = scene()
+    masks_from_prompts(frame, boxes=[(25, 35, 76, 86), (20, 30, 140, 90)],
+                       points=[(50, 60, True, 1), (120, 50, False, 2)], prompt_net=object())
+    assert seen[1] == [Click(50, 60, True)]  # a negative click of object 2 stays its own
+    assert seen[2] == [Click(120, 50, False), Click(50, 60, False)]

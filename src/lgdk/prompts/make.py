@@ -58,7 +58,8 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
 
         net = prompt_net or shipped_prompt_net()
         chances = {p.object_id: learned_probability(
-            net, frame, p, _other_boxes(p, prompts) + list(others)) for p in prompts}
+            net, frame, _with_others_clicks(p, prompts), _other_boxes(p, prompts) + list(others))
+            for p in prompts}
     else:
         chances = {p.object_id: grabcut_mask(frame, p).astype(np.float32) for p in prompts}
     ids = _combine(chances, prompts)
@@ -78,6 +79,16 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
 
 def _other_boxes(prompt: ObjectPrompt, prompts: list[ObjectPrompt]) -> list[Box]:
     return [p.box for p in prompts if p is not prompt and p.box is not None]
+
+
+def _with_others_clicks(prompt: ObjectPrompt, prompts: list[ObjectPrompt]) -> ObjectPrompt:
+    """The prompt with the other objects' positive clicks added as negative ones: a pixel
+    the user gave to another object is not this one's."""
+    taken = [Click(c.x, c.y, False) for p in prompts if p is not prompt
+             for c in p.clicks if c.positive]
+    if not taken:
+        return prompt
+    return ObjectPrompt(prompt.object_id, prompt.box, list(prompt.clicks) + taken)
 
 
 def _combine(chances: dict[int, np.ndarray], prompts: list[ObjectPrompt]) -> np.ndarray:
