@@ -75,6 +75,29 @@ def test_a_box_on_a_frame_with_other_objects_tells_the_prompt_network_where_they
                                             np.nonzero(painted)[0].min())
 
 
+def test_another_objects_positive_click_is_a_negative_click_for_a_box(
+        tmp_path, make_tiny_predictor, monkeypatch):
+    import lgdk.prompts.learned as learned
+
+    seen = []
+    real = learned.learned_probability
+
+    def spy(net, frame, prompt, others=()):
+        seen.append((prompt.object_id, list(prompt.clicks)))
+        return real(net, frame, prompt, others)
+
+    monkeypatch.setattr(learned, "learned_probability", spy)
+    c = clip()
+    s = Session(tmp_path / "s", make_tiny_predictor)
+    s.load(iter(c.frames), fps=10)
+    s.box(0, 2, tight_box(c.labels[0], 2))
+    s.click(0, 2, 70, 40, True)
+    seen.clear()
+    s.box(0, 1, tight_box(c.labels[0], 1))
+    (object_id, clicks), = seen
+    assert object_id == 1 and [(k.x, k.y, k.positive) for k in clicks] == [(70, 40, False)]
+
+
 def test_propagate_then_correct_a_frame_and_propagate_again_from_there(
         tmp_path, make_tiny_predictor):
     s = painted_and_propagated(tmp_path, make_tiny_predictor, 0)

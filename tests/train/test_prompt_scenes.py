@@ -89,3 +89,15 @@ def test_samples_carry_the_other_objects_boxes_and_exclude_what_covers_the_objec
         seen_other += bool(maps[3].sum())
         assert (maps[0] >= target[0]).all()  # the box still holds the visible object
     assert seen_other >= 10  # a pasted copy sits next to the object and its box is given
+
+
+def test_a_click_on_another_object_is_negative_and_inside_it():
+    from lgdk.prompts.crop import frame_window
+    from lgdk.train.prompt_samples import other_object_click
+
+    s = disc_scene()
+    clicks = other_object_click(np.random.default_rng(0), s, frame_window(*s.ids.shape))
+    assert len(clicks) == 1 and not clicks[0].positive
+    assert s.ids[int(clicks[0].y), int(clicks[0].x)] == 2  # on the square, not the disc
+    far = frame_window(10, 10)  # a window that holds no other object
+    assert other_object_click(np.random.default_rng(0), s, far) == []

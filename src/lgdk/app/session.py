@@ -27,7 +27,7 @@ from lgdk.config import MAX_OBJECTS
 from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
-from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts
+from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts, with_others_clicks
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, tight_box
 from lgdk.video.cutout import CutoutWriter
 from lgdk.video.frames import Spill
@@ -199,7 +199,9 @@ class Session:
         frame = self.frame(index)
         mask = self._editable(index)
         others = [tight_box(mask == o) for o in object_ids(mask) if o != object_id]
-        ids = mask_from_object_prompts(frame, [self.prompts[(index, object_id)]],
+        on_frame = [p for (i, _), p in self.prompts.items() if i == index]
+        prompt = with_others_clicks(self.prompts[(index, object_id)], on_frame)
+        ids = mask_from_object_prompts(frame, [prompt],
                                        self.prompt_method, self.max_objects,
                                        self.make_predictor, others=others)
         mask[mask == object_id] = 0

@@ -14,7 +14,8 @@ from lgdk.prompts.make import (
     masks_from_prompts,
     prompts_from_lists,
     shipped_prompt_net,
+    with_others_clicks,
 )
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "mask_from_object_prompts", "masks_from_prompts",
-           "prompts_from_lists", "shipped_prompt_net"]
+           "prompts_from_lists", "shipped_prompt_net", "with_others_clicks"]

@@ -58,7 +58,7 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
 
         net = prompt_net or shipped_prompt_net()
         chances = {p.object_id: learned_probability(
-            net, frame, _with_others_clicks(p, prompts), _other_boxes(p, prompts) + list(others))
+            net, frame, with_others_clicks(p, prompts), _other_boxes(p, prompts) + list(others))
             for p in prompts}
     else:
         chances = {p.object_id: grabcut_mask(frame, p).astype(np.float32) for p in prompts}
@@ -81,7 +81,7 @@ def _other_boxes(prompt: ObjectPrompt, prompts: list[ObjectPrompt]) -> list[Box]
     return [p.box for p in prompts if p is not prompt and p.box is not None]
 
 
-def _with_others_clicks(prompt: ObjectPrompt, prompts: list[ObjectPrompt]) -> ObjectPrompt:
+def with_others_clicks(prompt: ObjectPrompt, prompts: list[ObjectPrompt]) -> ObjectPrompt:
     """The prompt with the other objects' positive clicks added as negative ones: a pixel
     the user gave to another object is not this one's."""
     taken = [Click(c.x, c.y, False) for p in prompts if p is not prompt

@@ -44,6 +44,7 @@ class PromptSampling:
     look_alike: float = 0.5  # share of the pastes that are a copy of the object itself
     large_behind: float = 0.3  # share of the pastes that are a larger object around it
     small: float = 0.2  # share of samples whose image is shrunk so that the object is small
+    others_clicked: float = 0.25  # share of samples with a negative click on another object
     small_side: tuple[float, float] = (12.0, 48.0)  # its box's longer side then, pixels
 
 
@@ -97,6 +98,19 @@ def random_clicks(rng: np.random.Generator, mask: np.ndarray, box: Box) -> list[
     if rng.random() < 0.5 and background.sum() >= MIN_PIXELS:
         clicks.append(interior_click(rng, background, False))
     return clicks
+
+
+def other_object_click(rng: np.random.Generator, scene: Scene, window) -> list[Click]:
+    """A negative click inside another object of the scene, seen in the window (as another
+    object's positive click reaches this one, `lgdk.prompts.make`); [] when none is."""
+    inside = np.zeros(scene.ids.shape, bool)
+    inside[max(0, int(window.y0)):max(0, int(np.ceil(window.y1))),
+           max(0, int(window.x0)):max(0, int(np.ceil(window.x1)))] = True
+    regions = [r for o in scene.other_ids(MIN_PIXELS // 4)
+               if (r := (scene.ids == o) & inside).sum() >= MIN_PIXELS // 4]
+    if not regions:
+        return []
+    return [interior_click(rng, regions[int(rng.integers(len(regions)))], False)]
 
 
 class PromptDataset(Dataset):
@@ -168,6 +182,8 @@ class PromptDataset(Dataset):
         else:
             clicks = (random_clicks(rng, mask, box)
                       if self.augment and rng.random() < s.random_clicks else [])
+        if self.augment and rng.random() < s.others_clicked:
+            clicks += other_object_click(rng, scene, window)
         size = self.net.size
         rgb = crop(image, window, size)
         if self.augment:
