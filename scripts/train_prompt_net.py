@@ -3,6 +3,7 @@
 usage: python scripts/train_prompt_net.py --out runs/prompt-net [--iterations 3000]
            [--batch 16] [--lr 1e-3] [--root DIR ...] [--no-resume] [--init FILE]
            [--tuned-stages N] [--backbone-lr SHARE] [--correction-share SHARE]
+           [--others-clicked SHARE]
 
 Reads still images with masks and annotated DAVIS frames (default: the three still sets and
 DAVIS-2016 train of ../shared/data; never dev-val); resumes from OUT/last.state.pt.
@@ -19,6 +20,7 @@ import torch
 
 from lgdk.prompts.net import PromptNetConfig
 from lgdk.train.prompt_net import PromptTraining, train_prompt_net
+from lgdk.train.prompt_samples import PromptSampling
 
 ROOTS = ["../shared/data/static/duts-tr", "../shared/data/static/ecssd",
          "../shared/data/static/pennfudan", "../shared/data/davis2016/train"]
@@ -39,9 +41,12 @@ def main() -> None:
     parser.add_argument("--correction-share", type=float,
                         default=PromptTraining.correction_share,
                         help="share of batches that also learn from a correcting click")
+    parser.add_argument("--others-clicked", type=float,
+                        default=PromptSampling.others_clicked,
+                        help="share of samples with a negative click on another object")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-resume", action="store_true")
-    parser.add_argument("--init", default=None, help="a head file to start from")
+    parser.add_argument("--init", default=None, help="a prompt network file to start from")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -50,7 +55,8 @@ def main() -> None:
                               correction_share=args.correction_share)
     net_cfg = PromptNetConfig(size=args.size, tuned_stages=args.tuned_stages)
     path = train_prompt_net(args.root or ROOTS, args.out, net_cfg,
-                            training, resume=not args.no_resume, init=args.init)
+                            training, resume=not args.no_resume, init=args.init,
+                            sampling=PromptSampling(others_clicked=args.others_clicked))
     print(f"wrote {path}")
 
 

@@ -193,9 +193,10 @@ class PromptTrainer:
 
 def train_prompt_net(roots: list[str], out: str | os.PathLike, net_cfg: PromptNetConfig,
                      training: PromptTraining, resume: bool = True,
-                     init: str | os.PathLike | None = None) -> Path:
-    """Train (or go on training) the head; init: a head file to start from."""
-    trainer = PromptTrainer(list_objects(roots), Path(out), net_cfg, training)
+                     init: str | os.PathLike | None = None,
+                     sampling: PromptSampling | None = None) -> Path:
+    """Train (or go on training) the head; init: a prompt network file to start from."""
+    trainer = PromptTrainer(list_objects(roots), Path(out), net_cfg, training, sampling)
     if init:
         trainer.start_from(Path(init))
     if resume:

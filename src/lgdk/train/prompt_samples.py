@@ -44,7 +44,7 @@ class PromptSampling:
     look_alike: float = 0.5  # share of the pastes that are a copy of the object itself
     large_behind: float = 0.3  # share of the pastes that are a larger object around it
     small: float = 0.2  # share of samples whose image is shrunk so that the object is small
-    others_clicked: float = 0.25  # share of samples with a negative click on another object
+    others_clicked: float = 0.0  # share of samples with a negative click on another object
     small_side: tuple[float, float] = (12.0, 48.0)  # its box's longer side then, pixels
 
 
