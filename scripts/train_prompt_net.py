@@ -3,7 +3,7 @@
 usage: python scripts/train_prompt_net.py --out runs/prompt-net [--iterations 3000]
            [--batch 16] [--lr 1e-3] [--root DIR ...] [--no-resume] [--init FILE]
            [--tuned-stages N] [--backbone-lr SHARE] [--correction-share SHARE]
-           [--others-clicked SHARE]
+           [--large-behind SHARE] [--others-clicked SHARE]
 
 Reads still images with masks and annotated DAVIS frames (default: the three still sets and
 DAVIS-2016 train of ../shared/data; never dev-val); resumes from OUT/last.state.pt.
@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--correction-share", type=float,
                         default=PromptTraining.correction_share,
                         help="share of batches that also learn from a correcting click")
+    parser.add_argument("--large-behind", type=float, default=PromptSampling.large_behind,
+                        help="share of the pastes that are a larger object behind the "
+                             "prompted one (0 for runs before lgdk-prompt-lite0-v2)")
     parser.add_argument("--others-clicked", type=float,
                         default=PromptSampling.others_clicked,
                         help="share of samples with a negative click on another object")
@@ -56,7 +59,8 @@ def main() -> None:
     net_cfg = PromptNetConfig(size=args.size, tuned_stages=args.tuned_stages)
     path = train_prompt_net(args.root or ROOTS, args.out, net_cfg,
                             training, resume=not args.no_resume, init=args.init,
-                            sampling=PromptSampling(others_clicked=args.others_clicked))
+                            sampling=PromptSampling(large_behind=args.large_behind,
+                                                    others_clicked=args.others_clicked))
     print(f"wrote {path}")
 
 

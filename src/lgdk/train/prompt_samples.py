@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from lgdk.data.layouts import image_mask_pairs
 from lgdk.data.masks import object_ids, read_mask
-from lgdk.prompts.crop import box_window, crop, frame_window, prompt_maps
+from lgdk.prompts.crop import Window, box_window, crop, frame_window, prompt_maps
 from lgdk.prompts.net import PromptNetConfig
 from lgdk.prompts.spec import Box, Click, box_region, tight_box
 from lgdk.train.prompt_scenes import (
@@ -100,7 +100,7 @@ def random_clicks(rng: np.random.Generator, mask: np.ndarray, box: Box) -> list[
     return clicks
 
 
-def other_object_click(rng: np.random.Generator, scene: Scene, window) -> list[Click]:
+def other_object_click(rng: np.random.Generator, scene: Scene, window: Window) -> list[Click]:
     """A negative click inside another object of the scene, seen in the window (as another
     object's positive click reaches this one, `lgdk.prompts.make`); [] when none is."""
     inside = np.zeros(scene.ids.shape, bool)
