@@ -126,13 +126,16 @@ class PromptNet(nn.Module):
                              f"{len(stages)} stages")
         return stages[-self.cfg.tuned_stages:]
 
+    def tuned_parameters(self) -> dict[str, nn.Parameter]:
+        """The tuned stages' parameters by their names in the backbone."""
+        tuned = {id(p) for stage in self.tuned_stages() for p in stage.parameters()}
+        return {k: v for k, v in self.backbone.named_parameters() if id(v) in tuned}
+
     def trained_state(self) -> dict[str, torch.Tensor]:
         """What a prompt network file holds: the head's tensors under their own names, the
         tuned backbone stages' under `backbone.`."""
         state = dict(self.head.state_dict())
-        tuned = {id(p) for stage in self.tuned_stages() for p in stage.parameters()}
-        state.update({f"backbone.{k}": v.detach() for k, v in self.backbone.named_parameters()
-                      if id(v) in tuned})
+        state.update({f"backbone.{k}": v.detach() for k, v in self.tuned_parameters().items()})
         return state
 
     def load_trained_state(self, state: dict[str, torch.Tensor]) -> int:
@@ -140,11 +143,10 @@ class PromptNet(nn.Module):
         returns how many prompt maps were added."""
         backbone = {k[len("backbone."):]: v for k, v in state.items()
                     if k.startswith("backbone.")}
-        expected = {k[len("backbone."):] for k in self.trained_state() if k.startswith("backbone.")}
-        if set(backbone) != expected:
+        own = self.tuned_parameters()
+        if set(backbone) != set(own):
             raise ValueError(f"the file holds {len(backbone)} backbone tensors, this "
-                             f"network tunes {len(expected)}")
-        own = dict(self.backbone.named_parameters())
+                             f"network tunes {len(own)}")
         with torch.no_grad():
             for key, value in backbone.items():
                 own[key].copy_(value.to(own[key].dtype))

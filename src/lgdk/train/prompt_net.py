@@ -89,7 +89,7 @@ class PromptTrainer:
         kept = [o for o in objects if not is_held_out(o, sampling.held_out)]
         self.data = PromptDataset(kept, net_cfg, sampling, training.seed)
         self.check = PromptDataset(held, net_cfg, sampling, training.seed, augment=False)
-        tuned = [p for stage in self.net.tuned_stages() for p in stage.parameters()]
+        tuned = list(self.net.tuned_parameters().values())
         groups = [{"params": list(self.net.head.parameters()), "scale": 1.0}]
         if tuned:
             groups.append({"params": tuned, "scale": training.backbone_lr})

@@ -103,9 +103,8 @@ def random_clicks(rng: np.random.Generator, mask: np.ndarray, box: Box) -> list[
 def other_object_click(rng: np.random.Generator, scene: Scene, window: Window) -> list[Click]:
     """A negative click inside another object of the scene, seen in the window (as another
     object's positive click reaches this one, `lgdk.prompts.make`); [] when none is."""
-    inside = np.zeros(scene.ids.shape, bool)
-    inside[max(0, int(window.y0)):max(0, int(np.ceil(window.y1))),
-           max(0, int(window.x0)):max(0, int(np.ceil(window.x1)))] = True
+    inside = box_region(Box(*(max(0.0, v) for v in (window.x0, window.y0, window.x1,
+                                                     window.y1))), *scene.ids.shape)
     regions = [r for o in scene.other_ids(MIN_PIXELS // 4)
                if (r := (scene.ids == o) & inside).sum() >= MIN_PIXELS // 4]
     if not regions:

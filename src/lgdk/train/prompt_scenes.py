@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from lgdk.data.masks import VOID
-from lgdk.prompts.spec import Box, tight_box
+from lgdk.prompts.spec import Box, box_region, tight_box
 
 MIN_VISIBLE = 0.3  # a paste that leaves less of the prompted object than this is undone
 
@@ -77,22 +77,14 @@ def paste_near(rng: np.random.Generator, scene: Scene, pixels: np.ndarray,
     cx = (box.x0 + box.x1) / 2 + np.cos(angle) * reach * (bw + width) / 2
     cy = (box.y0 + box.y1) / 2 + np.sin(angle) * reach * (bh + height) / 2
     x0, y0 = round(cx - width / 2), round(cy - height / 2)
-    frame_h, frame_w = scene.ids.shape
-    fx0, fy0 = max(x0, 0), max(y0, 0)
-    fx1, fy1 = min(x0 + width, frame_w), min(y0 + height, frame_h)
-    if fx1 <= fx0 or fy1 <= fy0:
-        return None
-    where = np.zeros_like(scene.mask)
-    where[fy0:fy1, fx0:fx1] = cut[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    where = _placed(cut, x0, y0, scene.ids.shape)
     if not in_front:
         where &= ~scene.mask
     visible = (scene.mask & ~where).sum()
     if visible < MIN_VISIBLE * scene.mask.sum() or not where.any():
         return None
     image, ids = scene.image.copy(), scene.ids.copy()
-    placed = np.zeros_like(image)
-    placed[fy0:fy1, fx0:fx1] = rgb[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
-    image[where] = placed[where]
+    image[where] = _placed(rgb, x0, y0, scene.ids.shape)[where]
     ids[where] = new_id
     return Scene(image, ids, scene.target)
 
@@ -141,11 +133,9 @@ def _placed(layer: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.n
 def box_ring(box: Box, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) bool: a band around the box, a quarter of its size wide, inside the frame."""
     grow_x, grow_y = (box.x1 - box.x0) / 4, (box.y1 - box.y0) / 4
-    ring = np.zeros(shape, bool)
-    ring[max(0, int(box.y0 - grow_y)):int(np.ceil(box.y1 + grow_y)),
-         max(0, int(box.x0 - grow_x)):int(np.ceil(box.x1 + grow_x))] = True
-    ring[int(box.y0):int(np.ceil(box.y1)), int(box.x0):int(np.ceil(box.x1))] = False
-    return ring
+    grown = Box(max(0.0, box.x0 - grow_x), max(0.0, box.y0 - grow_y),
+                box.x1 + grow_x, box.y1 + grow_y)
+    return box_region(grown, *shape) & ~box_region(box, *shape)
 
 
 def shrunk(scene: Scene, longer_side: float) -> Scene:
