@@ -103,7 +103,7 @@ class TrainConfig:
 
 
 ADAPT_PARTS = ("head", "decoder", "all")
-PRECISIONS = ("auto", "float32", "bfloat16")  # `InferenceConfig.precision`
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")  # `InferenceConfig.precision`
 MAX_OBJECTS = 32  # objects a video may have, unless a model's settings say otherwise
 
 
@@ -147,7 +147,9 @@ class InferenceConfig:
     precision: str = _setting(
         "auto", "arithmetic of the encoders and the decoder (the memory read stays float32): "
                 "auto (bfloat16 on a CPU with AMX, whose bfloat16 units are several times "
-                "faster; float32 elsewhere and with --adapt), float32 or bfloat16")
+                "faster; int8 convolutions in the decoder and memory encoder on a CPU with "
+                "VNNI and no AMX; float32 elsewhere and with --adapt), float32, bfloat16 "
+                "or int8")
     adapt_steps: int = _setting(0, "fine-tune a copy of the model on each given mask first "
                                    "(slower, for accuracy); 0: off")
     adapt_part: str = _setting("decoder", "what --adapt trains: the kernel head, the "
@@ -185,9 +187,9 @@ class InferenceConfig:
             (self.precision in PRECISIONS, f"--precision must be one of "
                                            f"{', '.join(PRECISIONS)}, not "
                                            f"'{self.precision}'"),
-            (not (self.adapt_steps and self.precision == "bfloat16"),
-             "--adapt fine-tunes in float32: leave out --precision bfloat16 (auto runs "
-             "float32 with --adapt)"),
+            (not (self.adapt_steps and self.precision in ("bfloat16", "int8")),
+             f"--adapt fine-tunes in float32: leave out --precision {self.precision} "
+             "(auto runs float32 with --adapt)"),
             (self.adapt_lr > 0 and self.adapt_batch >= 1 and self.adapt_crop >= 32,
              "adapt_lr must be positive, adapt_batch at least 1 and adapt_crop at least 32"),
         )

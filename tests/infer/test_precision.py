@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lgdk.config import ConfigError, InferenceConfig
+from lgdk.errors import UserError
 from lgdk.data.procedural import generate_clip
 from lgdk.infer import precision
 from lgdk.infer.loading import load_models
@@ -12,47 +13,55 @@ from lgdk.infer.predictor import Predictor
 from lgdk.models.fused_activation import ConvActivation, fusion_available
 
 
-@pytest.mark.parametrize("amx", [False, True])
-def test_auto_is_bfloat16_only_on_a_cpu_with_amx_and_without_adapt(monkeypatch, amx):
+@pytest.mark.parametrize("amx, vnni, expected", [
+    (False, False, "float32"), (True, True, "bfloat16"), (False, True, "int8")])
+def test_auto_follows_the_cpu_and_is_float32_with_adapt(monkeypatch, amx, vnni, expected):
     monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(precision, "cpu_has_vnni", lambda: vnni)
     auto = InferenceConfig(precision="auto")
-    expected = torch.bfloat16 if amx else torch.float32
-    assert precision.resolve_dtype(auto, "cpu") == expected
-    assert precision.resolve_dtype(auto, "cuda") == torch.float32
-    assert precision.resolve_dtype(InferenceConfig(adapt_steps=5), "cpu") == torch.float32
+    assert precision.resolve_precision(auto, "cpu") == expected
+    assert precision.resolve_precision(auto, "cuda") == "float32"
+    assert precision.resolve_precision(InferenceConfig(adapt_steps=5), "cpu") == "float32"
 
 
-@pytest.mark.parametrize("name", ["float32", "bfloat16"])
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "int8"])
 def test_an_explicit_precision_is_kept_on_any_cpu(monkeypatch, name):
     for amx in (False, True):
         monkeypatch.setattr(precision, "cpu_has_amx", lambda amx=amx: amx)
-        assert precision.resolve_dtype(InferenceConfig(precision=name), "cpu") == \
-            precision.DTYPES[name]
+        assert precision.resolve_precision(InferenceConfig(precision=name), "cpu") == name
+
+
+def test_int8_off_the_cpu_is_a_clear_error():
+    with pytest.raises(UserError, match="--precision int8 runs on a CPU"):
+        precision.resolve_precision(InferenceConfig(precision="int8"), "cuda")
 
 
 def test_a_bad_precision_is_a_clear_error():
     with pytest.raises(ConfigError, match="--precision must be one of auto, float32"):
         InferenceConfig(precision="float16")
-    with pytest.raises(ConfigError, match="--adapt fine-tunes in float32"):
-        InferenceConfig(precision="bfloat16", adapt_steps=3)
+    for name in ("bfloat16", "int8"):
+        with pytest.raises(ConfigError, match=f"--adapt fine-tunes in float32: leave out "
+                                              f"--precision {name}"):
+            InferenceConfig(precision=name, adapt_steps=3)
 
 
-def test_the_shipped_model_in_bfloat16_gives_the_float32_masks():
-    """Loaded with `precision`, the shipped model's parts are in that dtype and its masks
-    on a generated clip match float32's (bfloat16 keeps 8 bits of mantissa: a few border
-    pixels may differ)."""
+@pytest.mark.parametrize("name", ["bfloat16", "int8"])
+def test_the_shipped_model_in_a_lower_precision_gives_the_float32_masks(name):
+    """Loaded with `precision`, the shipped model's parts run in it and its masks on a
+    generated clip match float32's (a few border pixels may differ)."""
     clip = generate_clip(np.random.default_rng(3), 128, 192, 5, 2)
     labels = {}
-    for name in ("float32", "bfloat16"):
-        (model,), settings = load_models(None, "cpu", precision=name, size=128,
+    for precision_ in ("float32", name):
+        (model,), settings = load_models(None, "cpu", precision=precision_, size=128,
                                          object_cells=0)
-        assert model.compute_dtype == precision.DTYPES[name]
-        assert next(model.query_encoder.parameters()).dtype == precision.DTYPES[name]
+        assert model.precision == precision_
         predictor = Predictor(model, settings)
-        labels[name] = [predictor.labels(predictor.step(f, clip.labels[0] if t == 0 else
-                                                        None))
-                        for t, f in enumerate(clip.frames)]
-    for a, b in zip(labels["float32"][1:], labels["bfloat16"][1:]):
+        labels[precision_] = [predictor.labels(predictor.step(f, clip.labels[0] if t == 0
+                                                              else None))
+                              for t, f in enumerate(clip.frames)]
+    if name == "bfloat16":
+        assert next(model.query_encoder.parameters()).dtype == torch.bfloat16
+    for a, b in zip(labels["float32"][1:], labels[name][1:]):
         assert (a == b).mean() > 0.98
 
 

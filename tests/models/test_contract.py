@@ -130,3 +130,32 @@ def test_bfloat16_parts_keep_a_float32_memory_and_close_probabilities(variant):
     for a, b in zip(*runs):
         assert b.dtype == torch.float32 and torch.isfinite(b).all()
         assert (a - b).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_int8_parts_give_close_probabilities(variant):
+    """`use_int8`: the decoder's and memory encoder's convolutions (not the full memory
+    encoder's backbone) and the int8-chosen read give probabilities near the float32
+    model's."""
+    from lgdk.models.int8 import Int8Conv2d, int8_available
+
+    if not int8_available():
+        pytest.skip("PyTorch without oneDNN int8")
+    clip = make_clip(frames=4)
+    settings = InferenceConfig(size=0, top_k=4, mem_every=2)
+    exact = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
+    quantized = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
+    quantized.load_state_dict(exact.state_dict())
+    quantized.optimize_for_inference()
+    quantized.use_int8()
+    assert any(isinstance(m, Int8Conv2d) for m in quantized.memory_encoder.modules())
+    backbone = getattr(quantized.memory_encoder, "backbone", torch.nn.Identity())
+    assert not any(isinstance(m, Int8Conv2d) for m in backbone.modules())
+    runs = []
+    for model in (exact, quantized):
+        predictor = Predictor(model, settings)
+        runs.append([predictor.step(f, clip.labels[0] if t == 0 else None)
+                     for t, f in enumerate(clip.frames)])
+    for a, b in zip(*runs):
+        assert b.dtype == torch.float32 and torch.isfinite(b).all()
+        assert (a - b).abs().max() < 0.1

@@ -95,9 +95,9 @@ def load_models_and_settings(args: argparse.Namespace, device: str):
     if args.checkpoint or given.get("top_k") is not None:
         raise UserError("--onnx runs an exported graph: leave out --checkpoint and --top-k "
                         "(they were fixed at export)")
-    if given.get("precision") == "bfloat16":
-        raise UserError("--onnx runs an exported graph in float32: leave out --precision "
-                        "bfloat16")
+    if given.get("precision") in ("bfloat16", "int8"):
+        raise UserError(f"--onnx runs an exported graph in float32: leave out --precision "
+                        f"{given['precision']}")
     if device != "cpu":
         raise UserError("the ONNX model runs on the CPU; use --device cpu")
     from lgdk.onnx.runtime import OnnxModel

@@ -36,7 +36,6 @@ def run_bench(args) -> int:
 
     from lgdk.eval.report import atomic_write
     from lgdk.infer.loading import resolve_device
-    from lgdk.infer.precision import precision_name
     from lgdk.tools import bench
 
     device = "cpu" if args.onnx else resolve_device(args.device)
@@ -45,9 +44,9 @@ def run_bench(args) -> int:
     report = {"machine": bench.machine(), "device": device, "size": settings.size,
               "objects": args.objects, "frames": args.frames,
               "runtime": "onnxruntime" if args.onnx else "pytorch",
-              "precision": "float32" if args.onnx else precision_name(model.compute_dtype)}
+              "precision": "float32" if args.onnx else model.precision}
     report["dense_gflops"] = peak = bench.dense_gflops(device)
-    if report["precision"] != "float32":  # the throughput the model's arithmetic can reach
+    if report["precision"] == "bfloat16":  # the throughput the model's arithmetic can reach
         report["compute_gflops"] = peak = bench.dense_gflops(device, dtype=model.compute_dtype)
     if not args.onnx:  # FLOPs are counted on PyTorch operations
         report["flops_per_frame"] = bench.frame_flops(model, settings, device, args.objects)
@@ -90,8 +89,9 @@ def run_export(args) -> int:
         raise UserError(f"--frame-size must look like 854x480, not '{args.frame_size}'") from None
     checkpoints = [args.checkpoint] if args.checkpoint else None
     given = given_settings(args)
-    if given.get("precision") == "bfloat16":
-        raise UserError("an ONNX graph is exported in float32: leave out --precision bfloat16")
+    if given.get("precision") in ("bfloat16", "int8"):
+        raise UserError(f"an ONNX graph is exported in float32: leave out --precision "
+                        f"{given['precision']}")
     given["precision"] = "float32"  # the checkpoint's own weights, not bfloat16-rounded ones
     models, settings = load_models(checkpoints, "cpu", **given)
     h, w = Resolution.of(height, width, settings.size).padded

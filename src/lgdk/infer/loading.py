@@ -9,7 +9,7 @@ import torch
 
 from lgdk.config import InferenceConfig
 from lgdk.errors import UserError
-from lgdk.infer.precision import resolve_dtype
+from lgdk.infer.precision import apply_precision, resolve_precision
 from lgdk.models.checkpoint import load_checkpoint, read_config
 from lgdk.models.network import LGDK
 from lgdk.shipped import default_checkpoint
@@ -32,7 +32,8 @@ def load_models(checkpoints: list[str] | None = None, device: str = "cpu",
     run them at: the first checkpoint's own, with `given` (InferenceConfig fields; None:
     not given) on top. Every model reads its memory with those settings' top_k (the sparse
     form on a CPU), runs `LGDK.optimize_for_inference` and the settings' precision
-    (`lgdk.infer.precision`: bfloat16 on a CPU with AMX unless they say otherwise)."""
+    (`lgdk.infer.precision`: bfloat16 on a CPU with AMX, int8 on one with VNNI, unless
+    they say otherwise)."""
     paths = [Path(c) for c in checkpoints] if checkpoints else [default_checkpoint()]
     settings = read_config(paths[0]).inference.with_overrides(**given)
     return [load_for_inference(p, settings, device) for p in paths], settings
@@ -42,7 +43,7 @@ def load_for_inference(path: Path, settings: InferenceConfig, device: str) -> LG
     model, _ = load_checkpoint(path, top_k=settings.top_k, sparse_read=device == "cpu")
     model = model.to(device).eval()
     model.optimize_for_inference()
-    model.use_dtype(resolve_dtype(settings, device))
+    apply_precision(model, resolve_precision(settings, device))
     if device == "cpu":
         model = model.to(memory_format=torch.channels_last)
     return model

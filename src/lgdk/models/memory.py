@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lgdk.config import ConfigError
+from lgdk.models.memory_int8 import int8_top_affinity
 
 PAD_AFFINITY = -1e9  # affinity of the padding columns of `top_affinity`: never in a top k
 
@@ -134,6 +135,7 @@ def read_memory(
     sparse: bool = False,
     chunk: int = CHUNK,
     block_elements: int = BLOCK_ELEMENTS,
+    int8: bool = False,
 ) -> torch.Tensor:
     """Weighted sum of memory values for every query position.
 
@@ -143,7 +145,8 @@ def read_memory(
     objects' value channels at once) and summed, so the readout costs k instead of M
     multiply-adds per value channel and query position: by a sparse (CSR) product with
     `sparse` (CPU inference, no gradients), else by gathering the rows (the same numbers).
-    `chunk` and `block_elements` are `top_affinity`'s (chunk 1 for a graph export).
+    `chunk` and `block_elements` are `top_affinity`'s (chunk 1 for a graph export);
+    `int8` chooses the top k by an int8 product (`lgdk.models.memory_int8`; batch 1).
     """
     b, ck, h, w = query_key.shape
     n, cv = memory_value.shape[1:3]
@@ -152,7 +155,11 @@ def read_memory(
     values = memory_value.flatten(3).reshape(b, n * cv, m)  # (B, N*Cv, M); a view when
     # the values are position-major (`MemoryBank.stacked`): then `rows` below is contiguous
     if top_k and top_k < m:
-        top, index = top_affinity(queries, keys, kind, top_k, block_elements, chunk)  # (B, P, k)
+        if int8 and b == 1:
+            top, index = int8_top_affinity(queries, keys, kind, top_k, block_elements,
+                                           chunk, _chunked_top)  # (B, P, k)
+        else:
+            top, index = top_affinity(queries, keys, kind, top_k, block_elements, chunk)
         weights = torch.softmax(top, dim=2)
         rows = values.transpose(1, 2)  # (B, M, N*Cv)
         if sparse:
@@ -211,14 +218,16 @@ class MemoryReader(nn.Module):
     """`read_memory` as a module (no parameters), so that it can be hooked and timed. How it
     reads is decided here, once: `top_k` (0: every memory position), `sparse` (the CSR form
     of the top-k read: CPU inference only, it has no gradient), `chunk` (1 for a graph
-    export) and the affinity's block (`affinity_block_elements`: this CPU's cache)."""
+    export), the affinity's block (`affinity_block_elements`: this CPU's cache) and
+    `int8` (the top k chosen by an int8 product: `lgdk.models.memory_int8`)."""
 
     def __init__(self, kind: str = "l2", top_k: int = 0, sparse: bool = False,
-                 chunk: int = CHUNK) -> None:
+                 chunk: int = CHUNK, int8: bool = False) -> None:
         super().__init__()
         if kind not in ("l2", "dot"):
             raise ConfigError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
         self.kind, self.top_k, self.sparse, self.chunk = kind, top_k, sparse, chunk
+        self.int8 = int8
         self.block_elements = affinity_block_elements()
 
     def forward(self, query_key, memory_key, memory_value) -> torch.Tensor:
@@ -227,4 +236,4 @@ class MemoryReader(nn.Module):
         with torch.autocast(query_key.device.type, enabled=False):
             return read_memory(query_key.float(), memory_key.float(), memory_value.float(),
                                self.kind, self.top_k, self.sparse, self.chunk,
-                               self.block_elements)
+                               self.block_elements, self.int8)

@@ -21,6 +21,7 @@ from lgdk.models.backbones import Backbone
 from lgdk.models.decoder import Decoder
 from lgdk.models.encoders import QueryEncoder, QueryFeatures, build_memory_encoder
 from lgdk.models.fused_activation import fuse_conv_activations, unfuse_conv_activations
+from lgdk.models.int8 import Int8Conv2d, convert_to_int8, revert_int8
 from lgdk.models.kernels import KernelHead, dynamic_conv_ungrouped
 from lgdk.models.memory import MemoryReader, downsample_mask, object_features
 from lgdk.models.memory_bank import MemoryBank, MemoryPolicy
@@ -51,6 +52,7 @@ class LGDK(nn.Module):
             cfg.kernel_size, cfg.kernel_hidden,
         )
         self.compute_dtype = torch.float32  # of the convolutional parts (`use_dtype`)
+        self.precision = "float32"  # their arithmetic: float32, bfloat16 or int8
 
     def use_dtype(self, dtype: torch.dtype) -> LGDK:
         """Inference only: the encoders, decoder and kernel head in `dtype` (e.g. bfloat16
@@ -60,6 +62,23 @@ class LGDK(nn.Module):
         for part in (self.query_encoder, self.memory_encoder, self.decoder, self.kernel_head):
             part.to(dtype)
         self.compute_dtype = dtype
+        self.precision = str(dtype).removeprefix("torch.")
+        return self
+
+    def use_int8(self) -> LGDK:
+        """CPU inference only, after `optimize_for_inference`: the decoder's and the memory
+        encoder's convolutions and the query's value projection as int8 convolutions
+        (`lgdk.models.int8`; float32 in and out, so everything around them is unchanged).
+        The backbones and the key projection stay float32: the depthwise convolutions are
+        slower in int8, and the keys choose the memory positions. The memory read's top k
+        is chosen by an int8 product (`lgdk.models.memory_int8`)."""
+        if self.compute_dtype != torch.float32:
+            raise ValueError("use_int8 converts a float32 model")
+        convert_to_int8(self.decoder)
+        convert_to_int8(self.memory_encoder, leave=(Backbone,))  # the full one's stays
+        self.query_encoder.value_proj = Int8Conv2d(self.query_encoder.value_proj)
+        self.reader.int8 = self.reader.top_k > 0  # the top k chosen by an int8 product
+        self.precision = "int8"
         return self
 
     def _to_parts(self, x: torch.Tensor | None) -> torch.Tensor | None:
@@ -91,8 +110,11 @@ class LGDK(nn.Module):
         plain top-k read (no column chunks, no sparse product), the dynamic convolution
         without a group count, activations apart from their convolutions, and float32
         throughout (a model loaded in bfloat16 comes back to float32 with its rounded
-        weights: `lgdk export` loads the checkpoint in float32)."""
-        model = copy.deepcopy(self).use_dtype(torch.float32)
+        weights, one in int8 with its float32 ones: `lgdk export` loads the checkpoint in
+        float32)."""
+        model = copy.deepcopy(self)
+        revert_int8(model)
+        model.use_dtype(torch.float32)
         model.reader = MemoryReader(self.reader.kind, self.reader.top_k, chunk=1)
         model.kernel_head.apply_kernels = dynamic_conv_ungrouped
         unfuse_conv_activations(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import platform
 import resource
@@ -19,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from lgdk.config import InferenceConfig
 from lgdk.data.procedural import generate_clip
 from lgdk.infer.predictor import Predictor
+from lgdk.models.int8 import revert_int8
 
 PARTS = {"query_encoder": "query encoder", "memory_encoder": "memory encoder",
          "reader": "memory read", "kernel_head": "kernels + head", "decoder": "decoder"}
@@ -80,7 +82,11 @@ def _clip(frames: int, objects: int, height: int = 480, width: int = 854, seed: 
 
 def frame_flops(model, settings: InferenceConfig, device: str, objects: int) -> float:
     """FLOPs per frame, averaged over one memory period (`mem_every` frames: one of them
-    runs the memory encoder, the others may not)."""
+    runs the memory encoder, the others may not). An int8 model's are counted on its
+    float32 twin: PyTorch counts its own operations, not oneDNN's int8 ones, and the
+    work is the same."""
+    if getattr(model, "precision", None) == "int8":
+        model = float_twin(model)
     period = settings.mem_every
     clip = _clip(2 + period, objects)
     p = Predictor(model, settings, device)
@@ -90,6 +96,15 @@ def frame_flops(model, settings: InferenceConfig, device: str, objects: int) -> 
         for frame in clip.frames[2:]:
             p.step(frame)
     return counter.get_total_flops() / period
+
+
+def float_twin(model):
+    """A float32 copy of an int8 model (`LGDK.use_int8`): the same work in float32."""
+    twin = copy.deepcopy(model)
+    revert_int8(twin)
+    twin.reader.int8 = False
+    twin.precision = "float32"
+    return twin
 
 
 def rss_mb() -> float:
@@ -214,10 +229,10 @@ def format_report(report: dict) -> str:
         peak = (f"{report['dense_gflops']:.0f} GFLOP/s float32"
                 + (f", {report['compute_gflops']:.0f} {report['precision']}"
                    if "compute_gflops" in report else ""))
+        of = "bfloat16" if "compute_gflops" in report else "float32"
         lines.append(f"FLOPs/frame {report['flops_per_frame'] / 1e9:.2f} G; dense matmul "
                      f"{peak}; reached {report['achieved_gflops']:.1f} GFLOP/s = "
-                     f"{100 * report['hardware_fraction']:.1f}% of the {report['precision']} "
-                     f"matmul")
+                     f"{100 * report['hardware_fraction']:.1f}% of the {of} matmul")
     lines.append(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
     if "first_mask" in report:
         f = report["first_mask"]
