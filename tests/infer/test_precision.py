@@ -13,10 +13,10 @@ from lgdk.infer.predictor import Predictor
 from lgdk.models.fused_activation import ConvActivation, fusion_available
 
 
-@pytest.mark.parametrize("amx, vnni, expected", [
+@pytest.mark.parametrize("bf16, vnni, expected", [
     (False, False, "float32"), (True, True, "bfloat16"), (False, True, "int8")])
-def test_auto_follows_the_cpu_and_is_float32_with_adapt(monkeypatch, amx, vnni, expected):
-    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+def test_auto_follows_the_cpu_and_is_float32_with_adapt(monkeypatch, bf16, vnni, expected):
+    monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda: bf16)
     monkeypatch.setattr(precision, "cpu_has_vnni", lambda: vnni)
     auto = InferenceConfig(precision="auto")
     assert precision.resolve_precision(auto, "cpu") == expected
@@ -26,8 +26,8 @@ def test_auto_follows_the_cpu_and_is_float32_with_adapt(monkeypatch, amx, vnni, 
 
 @pytest.mark.parametrize("name", ["float32", "bfloat16", "int8"])
 def test_an_explicit_precision_is_kept_on_any_cpu(monkeypatch, name):
-    for amx in (False, True):
-        monkeypatch.setattr(precision, "cpu_has_amx", lambda amx=amx: amx)
+    for fast in (False, True):
+        monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda fast=fast: fast)
         assert precision.resolve_precision(InferenceConfig(precision=name), "cpu") == name
 
 
@@ -55,6 +55,7 @@ def test_the_shipped_model_in_a_lower_precision_gives_the_float32_masks(name):
         (model,), settings = load_models(None, "cpu", precision=precision_, size=128,
                                          object_cells=0)
         assert model.precision == precision_
+        assert model.reader.int8 == (precision_ != "float32")  # the top k chosen in int8
         predictor = Predictor(model, settings)
         labels[precision_] = [predictor.labels(predictor.step(f, clip.labels[0] if t == 0
                                                               else None))

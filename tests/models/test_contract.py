@@ -147,7 +147,7 @@ def test_int8_parts_give_close_probabilities(variant):
     quantized = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
     quantized.load_state_dict(exact.state_dict())
     quantized.optimize_for_inference()
-    quantized.use_int8()
+    quantized.use_int8().use_int8_read()
     assert any(isinstance(m, Int8Conv2d) for m in quantized.memory_encoder.modules())
     backbone = getattr(quantized.memory_encoder, "backbone", torch.nn.Identity())
     assert not any(isinstance(m, Int8Conv2d) for m in backbone.modules())

@@ -119,7 +119,8 @@ def test_a_model_in_int8_converts_its_decoder_and_memory_encoder_and_exports_in_
     model = build_model(tiny_config(), top_k=4, sparse_read=True).eval()
     model.optimize_for_inference()
     model.use_int8()
-    assert model.precision == "int8" and model.reader.int8
+    assert model.precision == "int8" and not model.reader.int8  # the read: use_int8_read
+    assert model.use_int8_read().reader.int8
     assert any(isinstance(m, Int8Conv2d) for m in model.decoder.modules())
     assert any(isinstance(m, Int8Conv2d) for m in model.memory_encoder.modules())
     assert not any(isinstance(m, Int8Conv2d) for m in model.query_encoder.backbone.modules())

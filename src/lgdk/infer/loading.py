@@ -43,7 +43,7 @@ def load_for_inference(path: Path, settings: InferenceConfig, device: str) -> LG
     model, _ = load_checkpoint(path, top_k=settings.top_k, sparse_read=device == "cpu")
     model = model.to(device).eval()
     model.optimize_for_inference()
-    apply_precision(model, resolve_precision(settings, device))
+    apply_precision(model, resolve_precision(settings, device), device)
     if device == "cpu":
         model = model.to(memory_format=torch.channels_last)
     return model

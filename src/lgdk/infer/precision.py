@@ -1,22 +1,28 @@
 """The arithmetic a model runs in, decided once when it is loaded (`InferenceConfig.precision`).
 
-Intel CPUs with AMX (Advanced Matrix Extensions: Xeon Sapphire Rapids and later) multiply
-bfloat16 matrices in dedicated tile units: on a 2-core Xeon with AMX, a 2048^2 matrix
-product ran at 1,890 GFLOP/s in bfloat16 against 290 in float32, a dilated 3x3 convolution
-512->64 at 30x54 in 0.67 against 3.2 ms (docs/performance.md). Elsewhere (AVX2 or AVX-512
-without AMX) bfloat16 convolutions were 1.5-2x *slower* than float32. CPUs with VNNI
-(8-bit dot products) but no AMX run int8 convolutions 2.5-4x faster than float32
-(`lgdk.models.int8`): there the decoder, the memory encoder and the query's value
-projection run in int8 (`LGDK.use_int8`); the backbone stays float32 (its depthwise
-convolutions are slower in int8, and its error would reach the keys). So "auto" is
-bfloat16 on a CPU with AMX, int8 on a CPU with VNNI and without AMX, and float32 on
-every other device; `--precision` forces any of them on a CPU.
+What is fast depends on the CPU (docs/performance.md, 2-core machines, 2 threads):
+- Intel CPUs with AMX (Xeon Sapphire Rapids and later) multiply bfloat16 matrices in tile
+  units: a 2048^2 matrix product at 1,890 GFLOP/s in bfloat16 against 290 in float32, a
+  dilated 3x3 convolution 512->64 at 30x54 in 0.67 against 3.2 ms.
+- AMD CPUs with AVX-512 BF16 (Zen 4 and later) run bfloat16 convolutions about twice as
+  fast as float32 (the backbone's widest depthwise one 1.18 against 2.69 ms), the matrix
+  product at 888 against 220 GFLOP/s.
+- Intel CPUs with AVX-512 BF16 and no AMX ran bfloat16 convolutions 1.5-2x *slower* than
+  float32, as does every CPU without bfloat16 instructions.
+- CPUs with VNNI (8-bit dot products: Intel Cascade Lake and later, AMD Zen 4 and later)
+  run int8 convolutions 2.5-4x faster than float32 (`lgdk.models.int8`).
 
-Only the convolutional parts (query and memory encoders, decoder, kernel head) change
-(`LGDK.use_dtype`); the memory keeps float32 keys and values and the read (affinity, top-k,
-softmax) runs in float32, so the choice of memory positions does not suffer from
-bfloat16's 8-bit mantissa. Fine-tuning (`--adapt`) needs float32 weights: "auto" is float32
-there.
+So "auto" is bfloat16 where bfloat16 is fast (AMX, or AMD's AVX-512 BF16); else int8 on a
+CPU with VNNI (the decoder's and memory encoder's convolutions and the query's value
+projection, `LGDK.use_int8`; the backbone stays float32: its depthwise convolutions are
+slower in int8); else float32, which is also what a GPU and `--adapt` (fine-tuning needs
+float32 weights) get. `--precision` forces any of them on a CPU.
+
+Only the convolutional parts change; the memory keeps float32 keys and values, and the
+read's softmax weights are float32 affinities. Below float32 on a CPU with oneDNN's int8
+product, the read's top k positions are *chosen* by an int8 product
+(`LGDK.use_int8_read`, `lgdk.models.memory_int8`), its affinities then computed in
+float32.
 """
 
 from __future__ import annotations
@@ -49,6 +55,19 @@ def cpu_has_amx() -> bool:
     return "amx_bf16" in flags and "amx_tile" in flags
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_fast_bfloat16() -> bool:
+    """Whether bfloat16 convolutions beat float32 here: AMX, or an AMD CPU with AVX-512
+    BF16 (measured on Zen 4; Intel's AVX-512 BF16 without AMX was slower)."""
+    if cpu_has_amx():
+        return True
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "AuthenticAMD" in info and "avx512_bf16" in info.split()
+
+
 def resolve_precision(settings: InferenceConfig, device: str | torch.device) -> str:
     """The arithmetic of the convolutional parts for these settings on this device:
     "float32", "bfloat16" or "int8"."""
@@ -60,13 +79,20 @@ def resolve_precision(settings: InferenceConfig, device: str | torch.device) -> 
         return settings.precision
     if not on_cpu or settings.adapt_steps:
         return "float32"
-    if cpu_has_amx():
+    if cpu_has_fast_bfloat16():
         return "bfloat16"
     if cpu_has_vnni() and int8_available():
         return INT8
     return "float32"
 
 
-def apply_precision(model: LGDK, name: str) -> LGDK:
-    """`model` with its convolutional parts in the precision `name` (in place)."""
-    return model.use_int8() if name == INT8 else model.use_dtype(DTYPES[name])
+def apply_precision(model: LGDK, name: str, device: str | torch.device = "cpu") -> LGDK:
+    """`model` with its convolutional parts in the precision `name` (in place); below
+    float32 on a CPU, the memory read's top k is chosen by an int8 product as well."""
+    if name == INT8:
+        model.use_int8()
+    else:
+        model.use_dtype(DTYPES[name])
+    if name != "float32" and torch.device(device).type == "cpu" and int8_available():
+        model.use_int8_read()
+    return model

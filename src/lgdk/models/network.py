@@ -70,15 +70,20 @@ class LGDK(nn.Module):
         encoder's convolutions and the query's value projection as int8 convolutions
         (`lgdk.models.int8`; float32 in and out, so everything around them is unchanged).
         The backbones and the key projection stay float32: the depthwise convolutions are
-        slower in int8, and the keys choose the memory positions. The memory read's top k
-        is chosen by an int8 product (`lgdk.models.memory_int8`)."""
+        slower in int8, and the keys choose the memory positions."""
         if self.compute_dtype != torch.float32:
             raise ValueError("use_int8 converts a float32 model")
         convert_to_int8(self.decoder)
         convert_to_int8(self.memory_encoder, leave=(Backbone,))  # the full one's stays
         self.query_encoder.value_proj = Int8Conv2d(self.query_encoder.value_proj)
-        self.reader.int8 = self.reader.top_k > 0  # the top k chosen by an int8 product
         self.precision = "int8"
+        return self
+
+    def use_int8_read(self) -> LGDK:
+        """CPU inference only: the top-k memory read chooses its k positions by an int8
+        product and computes their affinities in float32 (`lgdk.models.memory_int8`);
+        nothing changes for a read of every position (top_k 0)."""
+        self.reader.int8 = self.reader.top_k > 0
         return self
 
     def _to_parts(self, x: torch.Tensor | None) -> torch.Tensor | None:
