@@ -121,3 +121,21 @@ def test_an_overlay_keeps_rate_and_sound_and_a_silent_source_gives_none(tmp_path
 def test_rates_are_kept_exact():
     assert exact_rate(29.97002997) == RATE and exact_rate(25.0) == 25
     assert exact_rate(23.976023976) == Fraction(24000, 1001)
+
+
+def test_decoded_frames_are_pyav_s_own_rgb_conversion(tmp_path):
+    """One conversion context for the whole video gives the frames that PyAV's
+    per-frame `to_ndarray(format="rgb24")` gives."""
+    import av
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "clip.mp4"
+    writer = VideoWriter(path, 25)
+    for _ in range(4):
+        writer.write(rng.integers(0, 255, (48, 70, 3), dtype=np.uint8))
+    writer.close()
+    with av.open(str(path)) as container:
+        expected = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    got = [frame for _, frame in open_frames(path)]
+    assert len(got) == len(expected) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
