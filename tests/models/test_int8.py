@@ -127,3 +127,21 @@ def test_a_model_in_int8_converts_its_decoder_and_memory_encoder_and_exports_in_
     copy_ = model.exportable()
     assert not any(isinstance(m, Int8Conv2d) for m in copy_.modules())
     assert any(isinstance(m, Int8Conv2d) for m in model.modules())  # left as it was
+
+
+def test_a_reader_packs_the_same_keys_once_and_new_keys_again(monkeypatch):
+    from lgdk.models import memory_int8
+
+    query, keys, values = _spread_memory()
+    packs, made = memory_int8.KeyPacks(), []
+    real = memory_int8.pack_keys
+    monkeypatch.setattr(memory_int8, "pack_keys", lambda *a: made.append(1) or real(*a))
+    expected = read_memory(query, keys, values, "l2", top_k=10, sparse=True, int8=True)
+    for _ in range(2):
+        got = read_memory(query, keys, values, "l2", top_k=10, sparse=True, int8=True,
+                          packs=packs)
+        assert torch.equal(got, expected)
+    assert len(made) == 1 + 1  # once without packs, once for the two calls with them
+    read_memory(query, keys.clone(), values, "l2", top_k=10, sparse=True, int8=True,
+                packs=packs)
+    assert len(made) == 3  # other keys (a new tensor): packed again

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lgdk.config import ConfigError
-from lgdk.models.memory_int8 import int8_top_affinity
+from lgdk.models.memory_int8 import KeyPacks, int8_top_affinity
 
 PAD_AFFINITY = -1e9  # affinity of the padding columns of `top_affinity`: never in a top k
 
@@ -136,6 +136,7 @@ def read_memory(
     chunk: int = CHUNK,
     block_elements: int = BLOCK_ELEMENTS,
     int8: bool = False,
+    packs: KeyPacks | None = None,
 ) -> torch.Tensor:
     """Weighted sum of memory values for every query position.
 
@@ -146,7 +147,8 @@ def read_memory(
     multiply-adds per value channel and query position: by a sparse (CSR) product with
     `sparse` (CPU inference, no gradients), else by gathering the rows (the same numbers).
     `chunk` and `block_elements` are `top_affinity`'s (chunk 1 for a graph export);
-    `int8` chooses the top k by an int8 product (`lgdk.models.memory_int8`; batch 1).
+    `int8` chooses the top k by an int8 product (`lgdk.models.memory_int8`; batch 1),
+    with `packs` keeping the keys' packing between calls.
     """
     b, ck, h, w = query_key.shape
     n, cv = memory_value.shape[1:3]
@@ -157,7 +159,7 @@ def read_memory(
     if top_k and top_k < m:
         if int8 and b == 1:
             top, index = int8_top_affinity(queries, keys, kind, top_k, block_elements,
-                                           chunk, _chunked_top)  # (B, P, k)
+                                           chunk, _chunked_top, packs)  # (B, P, k)
         else:
             top, index = top_affinity(queries, keys, kind, top_k, block_elements, chunk)
         weights = torch.softmax(top, dim=2)
@@ -228,6 +230,7 @@ class MemoryReader(nn.Module):
             raise ConfigError(f"unknown affinity '{kind}'; use 'l2' or 'dot'")
         self.kind, self.top_k, self.sparse, self.chunk = kind, top_k, sparse, chunk
         self.int8 = int8
+        self.packs = KeyPacks()  # the int8 read's last packed keys
         self.block_elements = affinity_block_elements()
 
     def forward(self, query_key, memory_key, memory_value) -> torch.Tensor:
@@ -236,4 +239,4 @@ class MemoryReader(nn.Module):
         with torch.autocast(query_key.device.type, enabled=False):
             return read_memory(query_key.float(), memory_key.float(), memory_value.float(),
                                self.kind, self.top_k, self.sparse, self.chunk,
-                               self.block_elements, self.int8)
+                               self.block_elements, self.int8, self.packs)

@@ -19,6 +19,8 @@ in rank.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from lgdk.models.int8 import activation_max, quantize_input
@@ -26,10 +28,20 @@ from lgdk.models.int8 import activation_max, quantize_input
 PAD_BIAS = -1e9  # affinity of the padding positions: never in a top k
 
 
-def _pack_keys(memory_key: torch.Tensor, kind: str, pad_to: int) -> tuple[torch.Tensor, ...]:
-    """memory_key (Ck, M) -> oneDNN's packed int8 copy of the centred keys as rows (M',
-    Ck), M' = M padded to a multiple of `pad_to`, their scales (M',), the float bias (M',:
-    the centred L2 term, scaled; padding PAD_BIAS), the zero points and the centre (Ck,)."""
+class PackedKeys(NamedTuple):
+    """A memory's keys (Ck, M) ready for the int8 product and for the exact affinities."""
+
+    packed: torch.Tensor  # oneDNN's int8 copy of the centred keys as rows (M', Ck)
+    scale: torch.Tensor  # (M',) per row; M' = M padded to a multiple of the chunk
+    bias: torch.Tensor  # (M',) the centred term; padding rows PAD_BIAS
+    zeros: torch.Tensor  # (M',) the rows' zero points
+    centre: torch.Tensor  # (Ck,) the keys' mean
+    rows: torch.Tensor  # (M, Ck) the float32 keys, contiguous rows: gathered 1.7x faster
+    term: torch.Tensor  # (M,) the float32 term
+
+
+def pack_keys(memory_key: torch.Tensor, kind: str, pad_to: int) -> PackedKeys:
+    """memory_key (Ck, M) -> `PackedKeys`, its rows padded to a multiple of `pad_to`."""
     ck, m = memory_key.shape
     centre = memory_key.mean(dim=1)  # (Ck,)
     centred = memory_key - centre[:, None]
@@ -40,7 +52,36 @@ def _pack_keys(memory_key: torch.Tensor, kind: str, pad_to: int) -> tuple[torch.
     bias = torch.full((m + pad,), PAD_BIAS)
     bias[:m] = _term(centred, kind)
     packed = torch.ops.onednn.qlinear_prepack(q, None)
-    return packed, scale, bias, torch.zeros(m + pad, dtype=torch.long), centre
+    return PackedKeys(packed, scale, bias, torch.zeros(m + pad, dtype=torch.long), centre,
+                      memory_key.t().contiguous(), _term(memory_key, kind))
+
+
+class KeyPacks:
+    """The last keys packed, made again only for other keys: a view of the same storage
+    with the same shape and strides, as `MemoryBank.stacked` returns while the memory
+    does not change (a new copy otherwise; nothing writes into it). One entry; safe to
+    share between threads (the worst is a packing made twice)."""
+
+    def __init__(self) -> None:
+        self.held: tuple[torch.Tensor, tuple, PackedKeys] | None = None
+
+    def __deepcopy__(self, memo: dict) -> KeyPacks:
+        return KeyPacks()  # a copied model starts empty (oneDNN's packing is not copied)
+
+    def get(self, memory_key: torch.Tensor, kind: str, pad_to: int) -> PackedKeys:
+        """memory_key (Ck, M) -> its `PackedKeys`."""
+        held = self.held
+        if held is not None and held[1] == _identity(memory_key, kind, pad_to):
+            return held[2]
+        packed = pack_keys(memory_key, kind, pad_to)
+        self.held = (memory_key, _identity(memory_key, kind, pad_to), packed)
+        return packed
+
+
+def _identity(t: torch.Tensor, *settings) -> tuple:
+    """What makes `t` the same tensor while a reference to it is held (inference tensors
+    keep no version counter)."""
+    return t.data_ptr(), tuple(t.shape), t.stride(), settings
 
 
 def _term(memory_key: torch.Tensor, kind: str) -> torch.Tensor:
@@ -56,26 +97,27 @@ def _query_factor(kind: str, ck: int) -> float:
 
 
 def int8_top_affinity(query_key: torch.Tensor, memory_key: torch.Tensor, kind: str,
-                      k: int, block_elements: int, chunk: int, top_of
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+                      k: int, block_elements: int, chunk: int, top_of,
+                      packs: KeyPacks | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`top_affinity` with an int8 product choosing the positions and their affinities
     then computed in float32. query_key (1, Ck, P); memory_key (1, Ck, M) -> values and
-    indices (1, P, k). `top_of(sim (1, R, M'), k, chunk)` is the float32 top-k."""
+    indices (1, P, k). `top_of(sim (1, R, M'), k, chunk)` is the float32 top-k; `packs`
+    keeps the keys' packing between calls."""
     ck = memory_key.shape[1]
-    packed, scale, bias, zeros, centre = _pack_keys(memory_key[0], kind, chunk)
+    keys = packs.get(memory_key[0], kind, chunk) if packs else pack_keys(memory_key[0],
+                                                                         kind, chunk)
     queries = query_key[0].t() * _query_factor(kind, ck)  # (P, Ck)
-    shifted = queries - centre * _query_factor(kind, ck) if kind == "l2" else queries
+    shifted = queries - keys.centre * _query_factor(kind, ck) if kind == "l2" else queries
     q, q_scale, q_zero = quantize_input(shifted.contiguous(), activation_max())
-    per_block = max(1, block_elements // scale.shape[0])
+    per_block = max(1, block_elements // keys.scale.shape[0])
     indices = []
     for i in range(0, q.shape[0], per_block):
         sim = torch.ops.onednn.qlinear_pointwise(
-            q[i:i + per_block], q_scale, q_zero, packed, scale, zeros, bias, 1.0, 0,
-            torch.float32, "none", [], "")  # (R, M')
+            q[i:i + per_block], q_scale, q_zero, keys.packed, keys.scale, keys.zeros,
+            keys.bias, 1.0, 0, torch.float32, "none", [], "")  # (R, M')
         indices.append(top_of(sim.unsqueeze(0), k, chunk)[1])
     index = torch.cat(indices, dim=1)  # (1, P, k)
-    rows = memory_key[0].t().contiguous()  # (M, Ck): gathering rows 1.7x faster
-    return exact_affinities(queries, rows, _term(memory_key[0], kind), index), index
+    return exact_affinities(queries, keys.rows, keys.term, index), index
 
 
 def exact_affinities(queries: torch.Tensor, rows: torch.Tensor, term: torch.Tensor,
