@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from lgdk.config import ConfigError, InferenceConfig
-from lgdk.errors import UserError
 from lgdk.data.procedural import generate_clip
+from lgdk.errors import UserError
 from lgdk.infer import precision
 from lgdk.infer.loading import load_models
 from lgdk.infer.predictor import Predictor

@@ -29,7 +29,6 @@ from lgdk.models.fused_activation import ConvActivation
 from lgdk.models.same_padding import StaticSameConv2d, same_padding
 
 
-
 @functools.lru_cache(maxsize=1)
 def cpu_has_vnni() -> bool:
     """Whether this CPU has 8-bit dot-product instructions (AVX-512 VNNI or AVX-VNNI)."""
