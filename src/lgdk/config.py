@@ -122,6 +122,10 @@ class InferenceConfig:
     model's settings are the named set `lgdk.shipped.SHIPPED_SETTINGS`, inside its file."""
 
     size: int = _setting(480, "processing shorter side in pixels, 0 for the frames' own")
+    cpu_float32_size: int = _setting(
+        0, "the processing size instead of --size where the model runs in float32 on a CPU "
+           "(no fast bfloat16 or int8 arithmetic there, or --precision float32), unless "
+           "--size is given; 0: --size everywhere")
     top_k: int = _setting(0, "memory read over the k best memory positions of each query "
                               "position, 0 for all")
     mem_every: int = _setting(5, "a new memory frame every N frames (the given masks are "
@@ -162,6 +166,9 @@ class InferenceConfig:
         checks = (
             (self.size >= 0, f"--size must be a positive shorter side in pixels (or 0 for "
                              f"the frames' own size), not {self.size}"),
+            (self.cpu_float32_size >= 0, f"--cpu-float32-size must be 0 (off) or a "
+                                         f"shorter side in pixels, not "
+                                         f"{self.cpu_float32_size}"),
             (self.object_cells >= 0, f"--object-cells must be 0 (off) or a positive "
                                      f"number of cells, not {self.object_cells}"),
             (self.max_size >= 16, f"--max-size must be a shorter side of 16 pixels or "

@@ -15,8 +15,8 @@ from lgdk.errors import UserError
 
 DEFAULT_WEIGHTS = "default.safetensors"
 MODEL_NAME = "lgdk-lite0-v1"  # family (backbone) and version of the shipped weights
-SHIPPED_SETTINGS = {"size": 384, "top_k": 20, "window": 0.5,  # besides InferenceConfig's
-                    "object_cells": 4}
+SHIPPED_SETTINGS = {"size": 480, "cpu_float32_size": 384,  # besides InferenceConfig's
+                    "top_k": 20, "window": 0.5, "object_cells": 4}
 
 
 def default_checkpoint() -> Path:

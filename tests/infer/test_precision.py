@@ -11,6 +11,7 @@ from lgdk.infer import precision
 from lgdk.infer.loading import load_models
 from lgdk.infer.predictor import Predictor
 from lgdk.models.fused_activation import ConvActivation, fusion_available
+from lgdk.models.int8 import int8_available
 
 
 @pytest.mark.parametrize("bf16, vnni, expected", [
@@ -87,3 +88,23 @@ def test_the_exportable_copy_of_a_bfloat16_model_is_float32():
     assert copy.compute_dtype == torch.float32
     assert {p.dtype for p in copy.parameters()} == {torch.float32}
     assert model.compute_dtype == torch.bfloat16  # the original is left as it was
+
+
+@pytest.mark.parametrize("precision_, given, device, expected", [
+    ("float32", False, "cpu", 384),  # the slowest arithmetic: the smaller size
+    ("bfloat16", False, "cpu", 480),
+    ("int8", False, "cpu", 480),
+    ("float32", True, "cpu", 480),  # a given --size always holds
+    ("float32", False, "cuda", 480),
+])
+def test_float32_on_a_cpu_runs_at_its_own_size_unless_a_size_is_given(
+        precision_, given, device, expected):
+    from lgdk.infer.loading import size_for_precision
+
+    settings = InferenceConfig(size=480, cpu_float32_size=384, precision=precision_)
+    if precision_ == "int8" and not int8_available():
+        pytest.skip("PyTorch without oneDNN int8")
+    if device == "cuda":
+        settings = InferenceConfig(size=480, cpu_float32_size=384)
+    assert size_for_precision(settings, device, size_given=given).size == expected
+    assert size_for_precision(InferenceConfig(size=480, precision="float32"), "cpu").size == 480

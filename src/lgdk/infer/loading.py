@@ -36,7 +36,19 @@ def load_models(checkpoints: list[str] | None = None, device: str = "cpu",
     they say otherwise)."""
     paths = [Path(c) for c in checkpoints] if checkpoints else [default_checkpoint()]
     settings = read_config(paths[0]).inference.with_overrides(**given)
+    settings = size_for_precision(settings, device, size_given=given.get("size") is not None)
     return [load_for_inference(p, settings, device) for p in paths], settings
+
+
+def size_for_precision(settings: InferenceConfig, device: str,
+                       size_given: bool = False) -> InferenceConfig:
+    """The settings with `cpu_float32_size` as their size where the model will run in
+    float32 on a CPU and no size was given: the slowest arithmetic gets the smaller
+    size, so that a frame costs about the same on every CPU (docs/performance.md)."""
+    if (size_given or not settings.cpu_float32_size or torch.device(device).type != "cpu"
+            or resolve_precision(settings, device) != "float32"):
+        return settings
+    return settings.with_overrides(size=settings.cpu_float32_size)
 
 
 def load_for_inference(path: Path, settings: InferenceConfig, device: str) -> LGDK:
