@@ -108,20 +108,22 @@ def test_export_where_supported(variant, tmp_path):
         assert torch.allclose(a, b, atol=1e-4)
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
-def test_bfloat16_parts_keep_a_float32_memory_and_close_probabilities(variant):
-    """`use_dtype(bfloat16)`: the convolutional parts in bfloat16, the memory, its read and
-    the probabilities in float32, and the probabilities near the float32 model's."""
+def _float32_and_changed(variant, change):
+    """The float32 model and a copy made ready for inference and changed by `change`."""
+    exact = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
+    changed = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
+    changed.load_state_dict(exact.state_dict())
+    changed.optimize_for_inference()
+    change(changed)
+    return exact, changed
+
+
+def _close_probabilities(exact, changed) -> None:
+    """Both models on a generated clip: float32 memories, close probabilities."""
     clip = make_clip(frames=4)
     settings = InferenceConfig(size=0, top_k=4, mem_every=2)
-    exact = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
-    half = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
-    half.load_state_dict(exact.state_dict())
-    half.optimize_for_inference()
-    half.use_dtype(torch.bfloat16)
-    assert half.decoder.parameters().__next__().dtype == torch.bfloat16
     runs = []
-    for model in (exact, half):
+    for model in (exact, changed):
         predictor = Predictor(model, settings)
         runs.append([predictor.step(f, clip.labels[0] if t == 0 else None)
                      for t, f in enumerate(clip.frames)])
@@ -133,6 +135,15 @@ def test_bfloat16_parts_keep_a_float32_memory_and_close_probabilities(variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_bfloat16_parts_keep_a_float32_memory_and_close_probabilities(variant):
+    """`use_dtype(bfloat16)`: the convolutional parts in bfloat16, the memory, its read and
+    the probabilities in float32, and the probabilities near the float32 model's."""
+    exact, half = _float32_and_changed(variant, lambda m: m.use_dtype(torch.bfloat16))
+    assert half.decoder.parameters().__next__().dtype == torch.bfloat16
+    _close_probabilities(exact, half)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_int8_parts_give_close_probabilities(variant):
     """`use_int8`: the decoder's and memory encoder's convolutions (not the full memory
     encoder's backbone) and the int8-chosen read give probabilities near the float32
@@ -141,21 +152,8 @@ def test_int8_parts_give_close_probabilities(variant):
 
     if not int8_available():
         pytest.skip("PyTorch without oneDNN int8")
-    clip = make_clip(frames=4)
-    settings = InferenceConfig(size=0, top_k=4, mem_every=2)
-    exact = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
-    quantized = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
-    quantized.load_state_dict(exact.state_dict())
-    quantized.optimize_for_inference()
-    quantized.use_int8().use_int8_read()
+    exact, quantized = _float32_and_changed(variant, lambda m: m.use_int8().use_int8_read())
     assert any(isinstance(m, Int8Conv2d) for m in quantized.memory_encoder.modules())
     backbone = getattr(quantized.memory_encoder, "backbone", torch.nn.Identity())
     assert not any(isinstance(m, Int8Conv2d) for m in backbone.modules())
-    runs = []
-    for model in (exact, quantized):
-        predictor = Predictor(model, settings)
-        runs.append([predictor.step(f, clip.labels[0] if t == 0 else None)
-                     for t, f in enumerate(clip.frames)])
-    for a, b in zip(*runs):
-        assert b.dtype == torch.float32 and torch.isfinite(b).all()
-        assert (a - b).abs().max() < 0.1
+    _close_probabilities(exact, quantized)
