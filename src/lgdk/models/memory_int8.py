@@ -1,5 +1,5 @@
-"""The top-k memory read's affinity product in int8 (`MemoryReader(int8=True)`, CPU
-inference with `precision: int8`).
+"""The top-k memory read's affinity product in int8 (`MemoryReader(int8=True)`: CPU
+inference below float32, `LGDK.use_int8_read`).
 
 At 480p with ten memory frames the float32 product of 1,620 query positions by 16,200
 memory positions took about 20 of the read's 38 ms on a 2-core AMD EPYC with AVX-512
