@@ -37,8 +37,8 @@ class MemoryBank:
     feature_sum: torch.Tensor | None = None  # (B, N, Cv) running sum of eq.-1 features
     feature_count: torch.Tensor | None = None  # (B, N, 1)
     local_feature: torch.Tensor | None = None  # (B, N, Cv) eq.-1 feature of frame t-1
-    # (start frame, objects) -> (the entries stacked, keys, values): `stacked` again
-    stacks: dict = field(default_factory=dict, repr=False)
+    # start frame -> (the entries stacked, their keys): `stacked` gives the same keys again
+    stacked_keys: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_objects(self) -> int:
@@ -120,22 +120,29 @@ class MemoryBank:
     def stacked(self, start_frame: int, objects: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys (B, Ck, T, h, w) and values (B, n, Cv, T, h, w) of frames >= start_frame;
         the values' memory is (B, T, h, w, n, Cv), position-major (see `position_major`).
-        While the same entries are read, the same tensors come back (no new copy; a
-        reader may keep what it derived from them: `lgdk.models.memory_int8.KeyPacks`)."""
+        While the same entries are read, the same keys tensor comes back (no new copy; a
+        reader may keep what it derived from it: `lgdk.models.memory_int8.KeyPacks`); the
+        values, one to many objects' worth, are stacked anew (a bank keeps no second copy
+        of them: sessions of `lgdk app` keep their banks)."""
         chosen = [e for e in self.readable() if e.frame_index >= start_frame]
-        held = self.stacks.get((start_frame, tuple(objects)))
-        if held is not None and len(held[0]) == len(chosen) and all(
-                a is b for a, b in zip(held[0], chosen)):
-            return held[1], held[2]
-        keys = torch.stack([e.key for e in chosen], dim=2)
+        keys = self._keys_of(start_frame, chosen)
         values = [e.value for e in chosen]
         if objects != list(range(values[-1].shape[1])):
             index = torch.tensor(objects, device=keys.device)
             values = [v.index_select(1, index) for v in values]
         rows = torch.stack([v.permute(0, 3, 4, 1, 2) for v in values], dim=1)  # (B,T,h,w,n,Cv)
-        values = rows.permute(0, 4, 5, 1, 2, 3)
-        self.stacks[(start_frame, tuple(objects))] = (chosen, keys, values)
-        return keys, values
+        return keys, rows.permute(0, 4, 5, 1, 2, 3)
+
+    def _keys_of(self, start_frame: int, chosen: list[MemoryEntry]) -> torch.Tensor:
+        """The chosen entries' keys stacked (B, Ck, T, h, w): the tensor made last time
+        for these entries, or a new one."""
+        held = self.stacked_keys.get(start_frame)
+        if held is not None and len(held[0]) == len(chosen) and all(
+                a is b for a, b in zip(held[0], chosen)):
+            return held[1]
+        keys = torch.stack([e.key for e in chosen], dim=2)
+        self.stacked_keys[start_frame] = (chosen, keys)
+        return keys
 
     def nbytes(self) -> int:
         tensors = [t for e in self.readable() for t in (e.key, e.value)]
