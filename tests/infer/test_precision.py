@@ -14,11 +14,11 @@ from lgdk.models.fused_activation import ConvActivation, fusion_available
 from lgdk.models.int8 import int8_available
 
 
-@pytest.mark.parametrize("bf16, vnni, expected", [
+@pytest.mark.parametrize("bf16, products, expected", [  # products: AVX2 or VNNI
     (False, False, "float32"), (True, True, "bfloat16"), (False, True, "int8")])
-def test_auto_follows_the_cpu_and_is_float32_with_adapt(monkeypatch, bf16, vnni, expected):
+def test_auto_follows_the_cpu_and_is_float32_with_adapt(monkeypatch, bf16, products, expected):
     monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda: bf16)
-    monkeypatch.setattr(precision, "cpu_has_vnni", lambda: vnni)
+    monkeypatch.setattr(precision, "cpu_has_int8_products", lambda: products)
     auto = InferenceConfig(precision="auto")
     assert precision.resolve_precision(auto, "cpu") == expected
     assert precision.resolve_precision(auto, "cuda") == "float32"

@@ -10,10 +10,12 @@ What is fast depends on the CPU (docs/performance.md, 2-core machines, 2 threads
 - Intel CPUs with AVX-512 BF16 and no AMX ran bfloat16 convolutions 1.5-2x *slower* than
   float32, as does every CPU without bfloat16 instructions.
 - CPUs with VNNI (8-bit dot products: Intel Cascade Lake and later, AMD Zen 4 and later)
-  run int8 convolutions 2.5-4x faster than float32 (`lgdk.models.int8`).
+  run int8 convolutions 2.5-4x faster than float32 (`lgdk.models.int8`); on an AVX2 CPU
+  without VNNI the decoder's convolutions were 1.1-1.6x faster in int8, and with oneDNN
+  held to AVX2 on the AVX-512 CPU a 480p frame took 80.9 against 103.3 ms.
 
-So "auto" is bfloat16 where bfloat16 is fast (AMX, or AMD's AVX-512 BF16); else int8 on a
-CPU with VNNI (the decoder's and memory encoder's convolutions and the query's value
+So "auto" is bfloat16 where bfloat16 is fast (AMX, or AMD's AVX-512 BF16); else int8 on
+an x86 CPU with AVX2 or VNNI (the decoder's and memory encoder's convolutions and the query's value
 projection, `LGDK.use_int8`; the backbone stays float32: its depthwise convolutions are
 slower in int8); else float32, which is also what a GPU and `--adapt` (fine-tuning needs
 float32 weights) get. `--precision` forces any of them on a CPU.
@@ -34,7 +36,7 @@ import torch
 
 from lgdk.config import InferenceConfig
 from lgdk.errors import UserError
-from lgdk.models.int8 import cpu_has_vnni, int8_available
+from lgdk.models.int8 import cpu_has_int8_products, int8_available
 from lgdk.models.network import LGDK
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -81,7 +83,7 @@ def resolve_precision(settings: InferenceConfig, device: str | torch.device) -> 
         return "float32"
     if cpu_has_fast_bfloat16():
         return "bfloat16"
-    if cpu_has_vnni() and int8_available():
+    if cpu_has_int8_products() and int8_available():
         return INT8
     return "float32"
 

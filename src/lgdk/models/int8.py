@@ -30,13 +30,22 @@ from lgdk.models.same_padding import StaticSameConv2d, same_padding
 
 
 @functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return frozenset()
+
+
 def cpu_has_vnni() -> bool:
     """Whether this CPU has 8-bit dot-product instructions (AVX-512 VNNI or AVX-VNNI)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
+    return bool({"avx512_vnni", "avx_vnni"} & _cpu_flags())
+
+
+def cpu_has_int8_products() -> bool:
+    """Whether this CPU multiplies 8-bit integers in vectors (x86 AVX2 and later, VNNI or
+    not): where oneDNN's int8 kernels beat float32 (docs/performance.md)."""
+    return cpu_has_vnni() or "avx2" in _cpu_flags()
 
 
 def activation_max() -> int:
