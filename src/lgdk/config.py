@@ -149,10 +149,11 @@ class InferenceConfig:
     scales: tuple[int, ...] = _setting((), "shorter-side sizes to average, e.g. 480,600")
     amp: bool = _setting(False, "mixed precision (GPU)")
     precision: str = _setting(
-        "auto", "arithmetic of the encoders and the decoder (the memory read stays float32): "
-                "auto (bfloat16 on a CPU with AMX, whose bfloat16 units are several times "
-                "faster; int8 convolutions in the decoder and memory encoder on a CPU with "
-                "VNNI and no AMX; float32 elsewhere and with --adapt), float32, bfloat16 "
+        "auto", "arithmetic of the encoders and the decoder (the memory read's weights stay "
+                "float32): auto (bfloat16 on a CPU with AMX or AMD's AVX-512 BF16, where it "
+                "is faster; else int8 convolutions in the decoder and memory encoder on an "
+                "x86 CPU with AVX2 or VNNI; float32 elsewhere and with --adapt; below "
+                "float32 the read's top k is chosen by an int8 product), float32, bfloat16 "
                 "or int8")
     adapt_steps: int = _setting(0, "fine-tune a copy of the model on each given mask first "
                                    "(slower, for accuracy); 0: off")

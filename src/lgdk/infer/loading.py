@@ -32,7 +32,7 @@ def load_models(checkpoints: list[str] | None = None, device: str = "cpu",
     run them at: the first checkpoint's own, with `given` (InferenceConfig fields; None:
     not given) on top. Every model reads its memory with those settings' top_k (the sparse
     form on a CPU), runs `LGDK.optimize_for_inference` and the settings' precision
-    (`lgdk.infer.precision`: bfloat16 on a CPU with AMX, int8 on one with VNNI, unless
+    (`lgdk.infer.precision`: bfloat16 on a CPU with AMX, int8 on one with AVX2, unless
     they say otherwise)."""
     paths = [Path(c) for c in checkpoints] if checkpoints else [default_checkpoint()]
     settings = read_config(paths[0]).inference.with_overrides(**given)
