@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from pathlib import Path
 
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
@@ -50,6 +51,16 @@ def cache_bytes(level: int = 3, cpu: int = 0) -> int | None:
     except (OSError, ValueError):
         return None
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The words of Linux's /proc/cpuinfo (instruction-set flags such as avx2 or
+    avx512_vnni, and the vendor, e.g. AuthenticAMD); empty where there is none."""
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return frozenset()
 
 
 def _mallopt():

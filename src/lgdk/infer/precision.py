@@ -30,7 +30,6 @@ float32.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import torch
 
@@ -38,6 +37,7 @@ from lgdk.config import InferenceConfig
 from lgdk.errors import UserError
 from lgdk.models.int8 import cpu_has_int8_products, int8_available
 from lgdk.models.network import LGDK
+from lgdk.runtime import cpu_flags
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 INT8 = "int8"  # int8 convolutions with float32 between them (`LGDK.use_int8`)
@@ -50,24 +50,14 @@ def cpu_has_amx() -> bool:
         return bool(torch._C._cpu._init_amx())  # asks Linux for the tile state, as oneDNN does
     except (AttributeError, RuntimeError):
         pass
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags and "amx_tile" in flags
+    return {"amx_bf16", "amx_tile"} <= cpu_flags()
 
 
 @functools.lru_cache(maxsize=1)
 def cpu_has_fast_bfloat16() -> bool:
     """Whether bfloat16 convolutions beat float32 here: AMX, or an AMD CPU with AVX-512
     BF16 (measured on Zen 4; Intel's AVX-512 BF16 without AMX was slower)."""
-    if cpu_has_amx():
-        return True
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "AuthenticAMD" in info and "avx512_bf16" in info.split()
+    return cpu_has_amx() or {"AuthenticAMD", "avx512_bf16"} <= cpu_flags()
 
 
 def resolve_precision(settings: InferenceConfig, device: str | torch.device) -> str:

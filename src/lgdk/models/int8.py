@@ -19,33 +19,24 @@ compare each layer with its float original).
 from __future__ import annotations
 
 import copy
-import functools
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from lgdk.models.fused_activation import ConvActivation
 from lgdk.models.same_padding import StaticSameConv2d, same_padding
-
-
-@functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
-    try:
-        return frozenset(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return frozenset()
+from lgdk.runtime import cpu_flags
 
 
 def cpu_has_vnni() -> bool:
     """Whether this CPU has 8-bit dot-product instructions (AVX-512 VNNI or AVX-VNNI)."""
-    return bool({"avx512_vnni", "avx_vnni"} & _cpu_flags())
+    return bool({"avx512_vnni", "avx_vnni"} & cpu_flags())
 
 
 def cpu_has_int8_products() -> bool:
     """Whether this CPU multiplies 8-bit integers in vectors (x86 AVX2 and later, VNNI or
     not): where oneDNN's int8 kernels beat float32 (docs/performance.md)."""
-    return cpu_has_vnni() or "avx2" in _cpu_flags()
+    return cpu_has_vnni() or "avx2" in cpu_flags()
 
 
 def activation_max() -> int:
