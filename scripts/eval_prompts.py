@@ -33,9 +33,10 @@ from lgdk.data.masks import object_ids, read_mask
 from lgdk.eval.metrics import jaccard
 from lgdk.eval.splits import in_part
 from lgdk.infer.loading import load_models
-from lgdk.infer.predictor import Predictor
+from lgdk.infer.tta import make_predictor
 from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
 from lgdk.prompts.learned import load_prompt_net
+from lgdk.prompts.make import REFINE_ROUNDS
 from lgdk.prompts.spec import ObjectPrompt, tight_box
 from lgdk.train.prompt_samples import ObjectRef, PromptSampling, correcting_click, is_held_out
 
@@ -108,16 +109,18 @@ def main() -> None:
                         help="box: the tight box; click: one positive click in the middle "
                              "of the object's largest piece")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
-    parser.add_argument("--checkpoint", default=None, help="network method: default shipped")
-    parser.add_argument("--prompt-net", default=None, help="learned method: default shipped")
+    parser.add_argument("--checkpoint", default=None,
+                        help="the segmentation network of the refining methods: default shipped")
+    parser.add_argument("--prompt-net", default=None,
+                        help="the prompt network of the learned methods: default shipped")
     parser.add_argument("--per-object", action="store_true", help="print every object")
     parser.add_argument("--json", default=None, help="write every object's figures here")
     args = parser.parse_args()
-    net = load_prompt_net(args.prompt_net) if args.method == "learned" else None
+    net = load_prompt_net(args.prompt_net) if args.method.startswith("learned") else None
     make = None
-    if args.method == "network":
+    if args.method in REFINE_ROUNDS:  # the predictors `lgdk segment` makes
         models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
-        make = lambda: Predictor(models[0], settings)  # noqa: E731
+        make = lambda: make_predictor(models, settings)  # noqa: E731
 
     def make_mask(image, prompts):
         return mask_from_object_prompts(image, prompts, args.method, make_predictor=make,

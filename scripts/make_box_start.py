@@ -2,7 +2,7 @@
 from a box instead of the true mask.
 
 usage: python scripts/make_box_start.py [--src ../shared/data/davis2016/dev-val]
-           [--out out/box-start] [--method learned|network|grabcut]
+           [--out out/box-start] [--method learned+network|learned|network|grabcut]
            [--checkpoint CKPT] [--prompt-net FILE]
 then:  lgdk segment --dataset out/box-start --out PRED
        lgdk eval --pred PRED --gt ../shared/data/davis2016/dev-val/Annotations
@@ -26,7 +26,7 @@ from lgdk.data.layouts import davis_frames, davis_sequences
 from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.loading import load_models
-from lgdk.infer.predictor import Predictor
+from lgdk.infer.tta import make_predictor
 from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
 from lgdk.prompts.learned import load_prompt_net
 from lgdk.prompts.spec import ObjectPrompt, tight_box
@@ -38,9 +38,9 @@ def main() -> None:
     parser.add_argument("--out", default="out/box-start")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
     parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--prompt-net", default=None, help="learned method: default shipped")
+    parser.add_argument("--prompt-net", default=None, help="learned methods: default shipped")
     args = parser.parse_args()
-    net = load_prompt_net(args.prompt_net) if args.method == "learned" else None
+    net = load_prompt_net(args.prompt_net) if args.method.startswith("learned") else None
     src, out = Path(args.src), Path(args.out)
     models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
     ious, seconds = [], []
@@ -54,7 +54,7 @@ def main() -> None:
         start = time.perf_counter()
         with torch.inference_mode():
             ids = mask_from_object_prompts(image, prompts, args.method,
-                                           make_predictor=lambda: Predictor(models[0], settings),
+                                           make_predictor=lambda: make_predictor(models, settings),
                                            prompt_net=net)
         seconds.append(time.perf_counter() - start)
         (out / "Annotations" / seq).mkdir(parents=True, exist_ok=True)

@@ -97,3 +97,20 @@ def test_memorising_objects_before_a_mask_is_refused(tiny_model):
     p = ObjectScaled(lambda s: Predictor(tiny_model, s), InferenceConfig(object_cells=2))
     with pytest.raises(RuntimeError, match="first mask"):
         p.memorize(torch.ones(2, 8, 8) / 2, given=True)
+
+
+def test_every_predictor_says_the_side_it_processes_at(tiny_model):
+    from lgdk.infer.adapt import Adapting
+    from lgdk.infer.tta import Averaging, Flipped
+
+    assert Predictor(tiny_model, InferenceConfig(size=48)).processing_side == 48
+    assert Predictor(tiny_model, InferenceConfig(size=0)).processing_side == 0
+    scaled = make_predictor([tiny_model], InferenceConfig(size=32, object_cells=2))
+    assert scaled.processing_side is None  # not chosen before the first mask
+    scaled.step(np.zeros((64, 96, 3), np.uint8), square_mask(64, 96, [10]))
+    assert scaled.processing_side == scaled.size > 32
+    both = Averaging([Predictor(tiny_model, InferenceConfig(size=s)) for s in (48, 32)])
+    assert both.processing_side == 32 and Flipped(both).processing_side == 32
+    assert Averaging([both, ObjectScaled(make_predictor, InferenceConfig())]).processing_side \
+        is None
+    assert Adapting(both, [], InferenceConfig()).processing_side == 32

@@ -207,6 +207,7 @@ def test_a_positive_click_on_one_object_is_a_negative_click_for_the_others(monke
     monkeypatch.setattr(learned, "learned_probability", fake)
     frame, _, _ = scene()
     masks_from_prompts(frame, boxes=[(25, 35, 76, 86), (20, 30, 140, 90)],
-                       points=[(50, 60, True, 1), (120, 50, False, 2)], prompt_net=object())
+                       points=[(50, 60, True, 1), (120, 50, False, 2)], method="learned",
+                       prompt_net=object())
     assert seen[1] == [Click(50, 60, True)]  # a negative click of object 2 stays its own
     assert seen[2] == [Click(120, 50, False), Click(50, 60, False)]

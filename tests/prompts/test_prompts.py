@@ -1,13 +1,24 @@
 import numpy as np
 import pytest
+import torch
+from scipy import ndimage
 
 from lgdk.cli import main
 from lgdk.config import InferenceConfig
 from lgdk.data.masks import read_mask
 from lgdk.eval.metrics import jaccard
-from lgdk.infer.predictor import Predictor
-from lgdk.prompts import masks_from_prompts
-from lgdk.prompts.spec import PromptError, check_prompts, group_prompts
+from lgdk.infer.predictor import Predictor, Streaming
+from lgdk.prompts import DEFAULT_METHOD, masks_from_prompts
+from lgdk.prompts.refine import refine_with_network, too_small
+from lgdk.prompts.spec import (
+    Box,
+    ObjectPrompt,
+    PromptError,
+    box_region,
+    check_prompts,
+    group_prompts,
+    tight_box,
+)
 from tests.conftest import write_clip
 
 
@@ -83,6 +94,62 @@ def test_network_method_refines_with_a_given_predictor(tiny_model):
                              make_predictor=lambda: Predictor(tiny_model, InferenceConfig(size=0)))
     assert set(np.unique(ids).tolist()) <= {0, 1, 2} and (ids == 1).any() and (ids == 2).any()
     assert not (ids[:, :20] == 1).any()  # kept inside object 1's box
+
+
+class Growing(Streaming):
+    """A stand-in for the segmentation network at processing side 240 whose prediction of
+    a frame is the mask it was given, each object grown by 4 pixels."""
+
+    processing_side = 240
+
+    def predict(self, frame):
+        grown = ndimage.grey_dilation(self.given, size=9)
+        return torch.from_numpy(np.stack([grown == i for i in [0, *self.object_ids]])).float()
+
+    def step(self, frame, mask=None):
+        self.given = mask
+        return super().step(frame, mask)
+
+    def memorize(self, probs, given=False):
+        pass
+
+
+def test_objects_too_small_for_the_network_keep_their_coarse_mask():
+    frame, disc, square = scene()
+    coarse = np.zeros(frame.shape[:2], np.uint8)
+    coarse[disc] = 1
+    coarse[55:60, 115:120] = 2  # 5x5 pixels: under a third of a stride-16 cell
+    prompts = [ObjectPrompt(1, box=tight_box(disc)), ObjectPrompt(2, box=Box(110, 50, 125, 65))]
+    assert too_small(coarse, prompts, 0) == [1, 2]  # at the frame's own size: the disc is
+    assert too_small(coarse, prompts, 240) == [2]  # 44 pixels across, 4 cells need 64
+    assert too_small(coarse, prompts, 120 * 13) == []  # 13 times larger: 65 pixels across
+    assert too_small(coarse, prompts, None) == []  # size unknown: no object is
+    refined = refine_with_network(lambda: Growing(8), frame, coarse, prompts, radius=1,
+                                  rounds=1)
+    assert np.array_equal(refined == 2, coarse == 2)  # kept as it was
+    assert (refined == 1).sum() > disc.sum()  # refined (grown), inside its box
+    assert np.array_equal(refined == 1, ndimage.binary_dilation(disc, np.ones((9, 9)))
+                          & box_region(prompts[0].box, *disc.shape))
+
+
+def test_the_default_method_refines_the_prompt_networks_mask(monkeypatch, tiny_model):
+    import lgdk.prompts.refine as refine
+
+    seen = []
+    real = refine.refine_with_network
+
+    def spy(make, frame, ids, prompts, radius, rounds):
+        seen.append((ids.copy(), rounds))
+        return real(make, frame, ids, prompts, radius, rounds)
+
+    monkeypatch.setattr(refine, "refine_with_network", spy)
+    frame, disc, square = scene()
+    make = lambda: Predictor(tiny_model, InferenceConfig(size=0))  # noqa: E731
+    ids = masks_from_prompts(frame, boxes=[(25, 35, 76, 86)], make_predictor=make)
+    coarse = masks_from_prompts(frame, boxes=[(25, 35, 76, 86)], method="learned")
+    assert DEFAULT_METHOD == "learned+network" and len(seen) == 1
+    assert np.array_equal(seen[0][0], coarse) and seen[0][1] == 1
+    assert (ids == 1).any() and not (ids[:, 80:] == 1).any()
 
 
 def test_segment_from_a_box_on_a_later_frame(tmp_path, tiny_checkpoint, capsys):

@@ -49,9 +49,10 @@ def add(sub) -> None:
                         "before the first given one stay empty) or backward only. --dataset "
                         "always runs forward (the benchmarks' protocol)")
     p.add_argument("--prompt-method", default=None, choices=METHODS,
-                   help="how prompts become a mask: the prompt network (learned, the "
-                        "default), GrabCut refined by the segmentation network (network) "
-                        "or GrabCut alone")
+                   help="how prompts become a mask: the prompt network's mask refined by "
+                        "the segmentation network (learned+network, the default), the "
+                        "prompt network alone (learned, faster), GrabCut refined by the "
+                        "segmentation network (network) or GrabCut alone")
     p.add_argument("--dataset", help="DAVIS / YouTube-VOS root: segment every sequence")
     p.add_argument("--out", required=True, help="output folder of indexed PNGs")
     add_checkpoint_flag(p)

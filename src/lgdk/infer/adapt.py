@@ -132,6 +132,10 @@ class Adapting(Streaming):
     def max_objects(self) -> int:
         return self.inner.max_objects
 
+    @property
+    def processing_side(self) -> int | None:
+        return self.inner.processing_side
+
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:
         if mask is not None:
             self.adapt(frame, mask)

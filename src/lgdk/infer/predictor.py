@@ -107,6 +107,12 @@ class Streaming(ABC):
         """Probabilities (1+N, H, W) -> (H, W) uint8 map of the user's object ids."""
         return labels_from_probs(probs, self.object_ids)
 
+    @property
+    def processing_side(self) -> int | None:
+        """The shorter side frames are processed at (0: each frame's own); the smallest
+        where several sizes are averaged; None while it is not chosen yet."""
+        return None
+
     @abstractmethod
     def predict(self, frame: np.ndarray) -> torch.Tensor:
         """Probabilities (1+N, H, W) over background + known objects for the next frame."""
@@ -133,6 +139,10 @@ class Predictor(Streaming):
         self._pending = None
         self._boxes: Boxes | None = None  # the objects' boxes in the last frame memorised
         self._given_side = torch.zeros(1, 0, device=self.device)  # (1, N) in given masks
+
+    @property
+    def processing_side(self) -> int:
+        return self.settings.size
 
     @torch.inference_mode()
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:

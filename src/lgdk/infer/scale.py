@@ -58,6 +58,10 @@ class ObjectScaled(Streaming):
     def max_objects(self) -> int:
         return self.settings.max_objects
 
+    @property
+    def processing_side(self) -> int | None:
+        return self.size
+
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:
         if self.inner is None and mask is not None:
             self._start(mask)

@@ -26,6 +26,10 @@ class Flipped(Streaming):
         super().__init__(inner.max_objects)
         self.inner = inner
 
+    @property
+    def processing_side(self) -> int | None:
+        return self.inner.processing_side
+
     def predict(self, frame: np.ndarray) -> torch.Tensor:
         return self.inner.predict(frame[:, ::-1]).flip(-1)
 
@@ -42,6 +46,11 @@ class Averaging(Streaming):
             raise ValueError("Averaging needs at least one predictor")
         super().__init__(max_objects)
         self.predictors = predictors
+
+    @property
+    def processing_side(self) -> int | None:
+        sides = [p.processing_side for p in self.predictors]
+        return None if None in sides else min(sides)
 
     def predict(self, frame: np.ndarray) -> torch.Tensor:
         return torch.stack([p.predict(frame) for p in self.predictors]).mean(dim=0)

@@ -1,6 +1,7 @@
 """Boxes and clicks -> one frame's mask of object ids, by the chosen method: the prompt
-network (`learned`), GrabCut refined by the segmentation network (`network`), or GrabCut
-alone; overlapping objects are settled pixel by pixel."""
+network's mask refined by the segmentation network (`learned+network`, the default), the
+prompt network alone (`learned`), GrabCut refined by the segmentation network
+(`network`), or GrabCut alone; overlapping objects are settled pixel by pixel."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_promp
 
 # "learned": the prompt network (lgdk.prompts.net), one object at a time through its box's
 # window, told where the other objects' boxes are; "network": GrabCut's mask refined by
-# the segmentation network (lgdk.prompts.refine); "grabcut": OpenCV's GrabCut alone
-METHODS = ("learned", "network", "grabcut")
-DEFAULT_METHOD = "learned"
+# the segmentation network (lgdk.prompts.refine); "learned+network": the prompt network's
+# mask refined by it; "grabcut": OpenCV's GrabCut alone
+METHODS = ("learned+network", "learned", "network", "grabcut")
+DEFAULT_METHOD = "learned+network"
+# rounds of the segmentation network's refinement after each coarse method; none: no
+# refinement (GrabCut's colour model gains from a second round, the prompt network's
+# mask from the first: docs/results.md)
+REFINE_ROUNDS = {"learned+network": 1, "network": 2}
 
 
 def prompts_from_lists(boxes: Sequence[Sequence[float]] = (),
@@ -42,10 +48,10 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
                              others: Sequence[Box] = ()) -> np.ndarray:
     """frame: (H, W, 3) uint8 RGB -> (H, W) uint8 map of object ids. Where two objects'
     masks overlap, the more probable one is taken, or (on a tie) the one with the smaller
-    box. make_predictor() gives a fresh predictor for the "network" method, prompt_net
-    the network for "learned" (default: the shipped ones, on the CPU); others: boxes of
-    objects of this frame that are not prompted here (the learned network leaves their
-    pixels to them, as it does for the other prompts' boxes)."""
+    box. make_predictor() gives a fresh predictor for the methods that refine with the
+    segmentation network, prompt_net the prompt network (default: the shipped ones, on
+    the CPU); others: boxes of objects of this frame that are not prompted here (the
+    prompt network leaves their pixels to them, as it does for the other prompts' boxes)."""
     if method not in METHODS:
         raise PromptError(f"unknown prompt method '{method}'; choose one of {', '.join(METHODS)}")
     from lgdk.prompts.grabcut import click_radius, grabcut_mask
@@ -53,7 +59,8 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
 
     height, width = frame.shape[:2]
     check_prompts(prompts, height, width, max_objects)
-    if method == "learned":
+    learned = method.startswith("learned")
+    if learned:
         from lgdk.prompts.learned import learned_probability
 
         net = prompt_net or shipped_prompt_net()
@@ -63,17 +70,18 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
     else:
         chances = {p.object_id: grabcut_mask(frame, p).astype(np.float32) for p in prompts}
     ids = _combine(chances, prompts)
-    if method == "learned":
+    if learned:
         pin_clicks(ids, prompts, click_radius(height, width))
     for p in prompts:
         if not (ids == p.object_id).any():
             raise PromptError(f"object {p.object_id}: its prompt gave an empty mask; give a "
                               "tighter box or a positive click on it")
-    if method == "network":
+    if method in REFINE_ROUNDS:
         from lgdk.prompts.refine import refine_with_network
 
         ids = refine_with_network(make_predictor or _shipped_predictor(max_objects), frame,
-                                  ids, prompts, click_radius(height, width))
+                                  ids, prompts, click_radius(height, width),
+                                  REFINE_ROUNDS[method])
     return ids
 
 
@@ -114,12 +122,15 @@ def shipped_prompt_net():
     return load_prompt_net()
 
 
+@functools.cache
 def _shipped_predictor(max_objects: int):
+    """The shipped segmentation network's predictors at its shipped settings (the
+    processing size following the objects), as `lgdk segment` makes them."""
     from lgdk.infer.loading import load_models
-    from lgdk.infer.predictor import Predictor
+    from lgdk.infer.tta import make_predictor
 
     models, settings = load_models(None, "cpu", max_objects=max_objects)
-    return lambda: Predictor(models[0], settings)
+    return lambda: make_predictor(models, settings)
 
 
 def masks_from_prompts(frame: np.ndarray, boxes: Sequence[Sequence[float]] = (),

@@ -1,8 +1,10 @@
-"""Prompt masks refined by the segmentation network itself: the coarse mask (GrabCut's)
-is memorised with its frame, and the network predicts that same frame from its memory,
-as it would the next frame of a video; the prediction, kept inside each object's box and
-pinned at the clicks, is memorised again for a second round. The network was trained to
-propagate masks, not to make them, but it knows objects better than colour models do."""
+"""Prompt masks refined by the segmentation network itself: the coarse mask (the prompt
+network's or GrabCut's) is memorised with its frame, and the network predicts that same
+frame from its memory, as it would the next frame of a video; the prediction, kept inside
+each object's box and pinned at the clicks, may be memorised again for another round. The
+network was trained to propagate masks, not to make them, but it has seen more objects of
+video than the prompt network, and it settles which object a pixel belongs to with every
+object in view at once (its soft aggregation)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ import numpy as np
 
 from lgdk.prompts.spec import ObjectPrompt, box_region
 
-ROUNDS = 2
+ROUNDS = 2  # GrabCut's mask is refined twice; the prompt network's once (make.py)
+# the memory read sees an object through stride-16 cells: one fewer than this many cells
+# across at the processing size keeps its coarse mask (a 12-pixel skier became a third
+# of itself)
+SMALLEST_CELLS = 4
 
 
 def prompt_regions(prompts: list[ObjectPrompt], height: int,
@@ -39,7 +45,8 @@ def refine_with_network(make_predictor, frame: np.ndarray, ids: np.ndarray,
                         prompts: list[ObjectPrompt], radius: int,
                         rounds: int = ROUNDS) -> np.ndarray:
     """make_predictor() -> a fresh Streaming predictor. ids: (H, W) uint8 coarse mask ->
-    the refined (H, W) uint8 mask; an object the network loses keeps its coarse mask."""
+    the refined (H, W) uint8 mask. An object the network loses, or one too small for it
+    to see (`too_small`), keeps its coarse mask."""
     regions = prompt_regions(prompts, *ids.shape)
     for _ in range(rounds):
         predictor = make_predictor()
@@ -47,9 +54,25 @@ def refine_with_network(make_predictor, frame: np.ndarray, ids: np.ndarray,
         refined = predictor.labels(predictor.predict(frame)).copy()
         for object_id, region in regions.items():
             refined[(refined == object_id) & ~region] = 0
+        for object_id in too_small(ids, prompts, predictor.processing_side):
+            refined[refined == object_id] = 0
+            refined[ids == object_id] = object_id
         pin_clicks(refined, prompts, radius)
         for p in prompts:
             if not (refined == p.object_id).any():
                 refined[ids == p.object_id] = p.object_id
         ids = refined
     return ids
+
+
+def too_small(ids: np.ndarray, prompts: list[ObjectPrompt], side: int | None) -> list[int]:
+    """The prompted objects of a (H, W) mask that are fewer than SMALLEST_CELLS
+    stride-16 cells across (the square root of their area) when the frame's shorter side
+    is processed at `side` (0: as it is; None: not known, none is)."""
+    from lgdk.infer.scale import STRIDE
+
+    if side is None:
+        return []
+    scale = side / min(ids.shape) if side else 1.0
+    return [p.object_id for p in prompts
+            if np.sqrt((ids == p.object_id).sum()) * scale < SMALLEST_CELLS * STRIDE]
