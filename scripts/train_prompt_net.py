@@ -3,7 +3,7 @@
 usage: python scripts/train_prompt_net.py --out runs/prompt-net [--iterations 3000]
            [--batch 16] [--lr 1e-3] [--root DIR ...] [--no-resume] [--init FILE]
            [--tuned-stages N] [--backbone-lr SHARE] [--correction-share SHARE]
-           [--large-behind SHARE] [--others-clicked SHARE]
+           [--large-behind SHARE] [--others-clicked SHARE] [--feather SHARE]
 
 Reads still images with masks and annotated DAVIS frames (default: the three still sets and
 DAVIS-2016 train of ../shared/data; never dev-val); resumes from OUT/last.state.pt.
@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--others-clicked", type=float,
                         default=PromptSampling.others_clicked,
                         help="share of samples with a negative click on another object")
+    parser.add_argument("--feather", type=float, default=PromptSampling.feather,
+                        help="feather pasted objects' edges: a Gaussian of sigma up to this "
+                             "share of the pasted object's longer side (0: hard edges)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-resume", action="store_true")
     parser.add_argument("--init", default=None, help="a prompt network file to start from")
@@ -60,7 +63,8 @@ def main() -> None:
     path = train_prompt_net(args.root or ROOTS, args.out, net_cfg,
                             training, resume=not args.no_resume, init=args.init,
                             sampling=PromptSampling(large_behind=args.large_behind,
-                                                    others_clicked=args.others_clicked))
+                                                    others_clicked=args.others_clicked,
+                                                    feather=args.feather))
     print(f"wrote {path}")
 
 

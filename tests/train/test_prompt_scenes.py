@@ -10,6 +10,7 @@ from lgdk.train.prompt_samples import PromptDataset, PromptSampling, list_object
 from lgdk.train.prompt_scenes import (
     Scene,
     box_ring,
+    composite,
     cut_object,
     paste_large_behind,
     paste_near,
@@ -64,6 +65,32 @@ def test_a_larger_object_pasted_behind_surrounds_the_object_and_leaves_it_whole(
     assert (after.image[new] == 200).all()
     assert paste_large_behind(np.random.default_rng(0), before, pixels, square,
                               scale=(0.2, 0.3)) is None  # too small to surround it
+
+
+def test_a_feathered_paste_blends_only_its_own_edge():
+    image = np.zeros((40, 40, 3), np.uint8)
+    layer = np.full((40, 40, 3), 200, np.uint8)
+    where = np.zeros((40, 40), bool)
+    where[10:30, 10:30] = True
+    hard = composite(image, layer, where, 0.0)
+    assert (hard[where] == 200).all() and (hard[~where] == 0).all()
+    soft = composite(image, layer, where, 1.5)
+    assert (soft[~where] == 0).all()  # the layer never shows outside its region
+    assert (soft[15:25, 15:25] == 200).all()  # opaque inside
+    edge = soft[10, 10:30, 0]  # the top row: blended with what lies under it
+    assert 0 < edge.min() and edge.max() < 200
+    assert soft[10, 20, 0] < soft[12, 20, 0] < soft[14, 20, 0] <= 200  # ramping inwards
+
+
+def test_feathering_keeps_the_masks_and_draws_nothing_when_off():
+    before = disc_scene()
+    pixels, mask = cut_object(before.image, before.mask)
+    hard = paste_near(np.random.default_rng(4), before, pixels, mask, True)
+    off = paste_near(np.random.default_rng(4), before, pixels, mask, True, feather=0.0)
+    soft = paste_near(np.random.default_rng(4), before, pixels, mask, True, feather=0.3)
+    assert hard is not None and (off.image == hard.image).all()
+    assert (soft.ids == hard.ids).all()  # the same object ids: only the edge's colours
+    assert (soft.image != hard.image).any()
 
 
 def test_shrinking_makes_the_object_that_small():

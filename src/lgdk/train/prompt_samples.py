@@ -46,6 +46,9 @@ class PromptSampling:
     small: float = 0.2  # share of samples whose image is shrunk so that the object is small
     others_clicked: float = 0.0  # share of samples with a negative click on another object
     small_side: tuple[float, float] = (12.0, 48.0)  # its box's longer side then, pixels
+    # a paste's edge is feathered by a Gaussian of sigma up to this share of its longer
+    # side (prompt_scenes.composite); 0: hard edges (every run before it)
+    feather: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,13 +153,14 @@ class PromptDataset(Dataset):
         s = self.sampling
         if rng.random() < s.large_behind:
             other = self.load(int(rng.integers(len(self.objects))))
-            return paste_large_behind(rng, scene, *cut_object(other.image, other.mask))
+            return paste_large_behind(rng, scene, *cut_object(other.image, other.mask),
+                                      feather=s.feather)
         source = (scene if rng.random() < s.look_alike
                   else self.load(int(rng.integers(len(self.objects)))))
         pixels, mask = cut_object(source.image, source.mask)
         if rng.random() < 0.5:
             pixels, mask = pixels[:, ::-1].copy(), mask[:, ::-1].copy()
-        return paste_near(rng, scene, pixels, mask, rng.random() < 0.5)
+        return paste_near(rng, scene, pixels, mask, rng.random() < 0.5, s.feather)
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, index, torch.randint(1 << 30, ()).item()]

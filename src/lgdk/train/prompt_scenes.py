@@ -5,7 +5,9 @@ every side (a violin held by its player, flowers before a face), and objects mad
 
 A scene is an RGB image (H, W, 3) uint8 with its map of object ids (H, W) uint8 and the id
 of the object prompted; pasting adds an object with a new id, and what it hides of the
-others is taken out of their masks (occlusion order).
+others is taken out of their masks (occlusion order). A paste's edge may be feathered
+(`feather`): a hard cut-out edge is a seam that real frames never show, and a network
+that learns to find seams fails where a real object is held in front of another.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from lgdk.data.masks import VOID
 from lgdk.prompts.spec import Box, box_region, tight_box
@@ -56,12 +59,12 @@ def _resized(pixels: np.ndarray, mask: np.ndarray, width: int,
 
 
 def paste_near(rng: np.random.Generator, scene: Scene, pixels: np.ndarray,
-               mask: np.ndarray, in_front: bool) -> Scene | None:
+               mask: np.ndarray, in_front: bool, feather: float = 0.0) -> Scene | None:
     """A cut object (pixels (h, w, 3), mask (h, w)) scaled to 0.35-1.3 times the prompted
     object's box and pasted so that it overlaps or touches it, in front of everything or
     behind the prompted object (a small thing held in front of a person, a look-alike
     crossing it). None when it would hide too much of the prompted object or
-    there is no free id."""
+    there is no free id. feather: see `composite`."""
     new_id = int(scene.ids[scene.ids != VOID].max(initial=0)) + 1
     if new_id >= VOID:
         return None
@@ -83,19 +86,18 @@ def paste_near(rng: np.random.Generator, scene: Scene, pixels: np.ndarray,
     visible = (scene.mask & ~where).sum()
     if visible < MIN_VISIBLE * scene.mask.sum() or not where.any():
         return None
-    image, ids = scene.image.copy(), scene.ids.copy()
-    image[where] = _placed(rgb, x0, y0, scene.ids.shape)[where]
-    ids[where] = new_id
-    return Scene(image, ids, scene.target)
+    return _pasted(rng, scene, _placed(rgb, x0, y0, scene.ids.shape), where, new_id,
+                   feather * max(width, height))
 
 
 def paste_large_behind(rng: np.random.Generator, scene: Scene, pixels: np.ndarray,
-                       mask: np.ndarray, scale: tuple[float, float] = (1.6, 3.5)) -> Scene | None:
+                       mask: np.ndarray, scale: tuple[float, float] = (1.6, 3.5),
+                       feather: float = 0.0) -> Scene | None:
     """A cut object (pixels (h, w, 3), mask (h, w)) scaled so that its box is `scale` times
     the prompted object's and pasted behind it (and every other object), their centres
     close: the prompted object's box then lies inside a larger object that it must not
     take. None when the pasted object would not surround the prompted one or there is no
-    free id."""
+    free id. feather: see `composite`."""
     new_id = int(scene.ids[scene.ids != VOID].max(initial=0)) + 1
     if new_id >= VOID:
         return None
@@ -112,10 +114,40 @@ def paste_large_behind(rng: np.random.Generator, scene: Scene, pixels: np.ndarra
     ring = box_ring(box, scene.ids.shape)
     if not where.any() or (where & ring).sum() < 0.3 * ring.sum():
         return None  # it does not reach around the prompted object
-    image, ids = scene.image.copy(), scene.ids.copy()
-    image[where] = _placed(rgb, x0, y0, scene.ids.shape)[where]
+    return _pasted(rng, scene, _placed(rgb, x0, y0, scene.ids.shape), where, new_id,
+                   feather * max(width, height))
+
+
+def _pasted(rng: np.random.Generator, scene: Scene, layer: np.ndarray, where: np.ndarray,
+            new_id: int, max_sigma: float) -> Scene:
+    """The scene with `layer`'s pixels (H, W, 3) composited over `where` (H, W) as object
+    `new_id`, its edge feathered by a Gaussian of sigma drawn up to max_sigma pixels
+    (none drawn when max_sigma is 0: the samples of runs before feathering)."""
+    ids = scene.ids.copy()
     ids[where] = new_id
-    return Scene(image, ids, scene.target)
+    sigma = rng.uniform(0.0, max_sigma) if max_sigma > 0 else 0.0
+    return Scene(composite(scene.image, layer, where, sigma), ids, scene.target)
+
+
+def composite(image: np.ndarray, layer: np.ndarray, where: np.ndarray,
+              sigma: float) -> np.ndarray:
+    """(H, W, 3) uint8 image with the layer's pixels over `where` (H, W) bool: opaque
+    inside, its edge blended with what lies under it over about `sigma` pixels (the
+    Gaussian-blurred region, kept inside it: the layer's own background never shows)."""
+    out = image.copy()
+    if sigma < 0.3:  # below a third of a pixel the blur changes nothing that is seen
+        out[where] = layer[where]
+        return out
+    ys, xs = np.nonzero(where)
+    margin = int(np.ceil(3 * sigma)) + 1
+    rows = slice(max(ys.min() - margin, 0), ys.max() + margin + 1)
+    cols = slice(max(xs.min() - margin, 0), xs.max() + margin + 1)
+    inside = where[rows, cols]
+    alpha = ndimage.gaussian_filter(inside.astype(np.float32), sigma) * inside  # (h, w)
+    alpha = alpha[..., None]
+    blended = out[rows, cols] * (1 - alpha) + layer[rows, cols] * alpha
+    out[rows, cols] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out
 
 
 def _placed(layer: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
