@@ -167,6 +167,22 @@ def test_segment_from_a_box_on_a_later_frame(tmp_path, tiny_checkpoint, capsys):
     assert len(list((tmp_path / "out").glob("0*.png"))) == 4
 
 
+def test_the_prompts_refinement_does_not_adapt(tmp_path, tiny_checkpoint, monkeypatch):
+    import lgdk.infer.adapt as adapt
+
+    adapted = []
+    monkeypatch.setattr(adapt, "adapt_model", lambda model, examples, *a, **k:
+                        adapted.append(len(examples)))
+    clip = write_clip(tmp_path, num_frames=3, height=64, width=96)
+    ys, xs = np.nonzero(clip.labels[0] == 1)
+    code = main(["segment", str(tmp_path / "frames"), "--box",
+                 f"{xs.min()},{ys.min()},{xs.max() + 1},{ys.max() + 1}", "--adapt", "2",
+                 "--out", str(tmp_path / "out"), "--checkpoint", str(tiny_checkpoint),
+                 "--size", "0", "--no-progress"])
+    assert code == 0 and (tmp_path / "out" / "prompt_mask.png").exists()
+    assert adapted == [1]  # once, on the refined mask of the one pass; not while refining
+
+
 def test_segment_refuses_mask_and_box_together(tmp_path, tiny_checkpoint, capsys):
     write_clip(tmp_path, num_frames=2, height=32, width=48)
     code = main(["segment", str(tmp_path / "frames"), "--mask", str(tmp_path / "gt" / "00000.png"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -102,7 +103,12 @@ def run(args) -> int:
             print(s.line())
         return 0
     if prompts:
-        summary = _segment_prompted(args, make, source, prompts, outputs,
+        plain = dataclasses.replace(settings, adapt_steps=0)  # the prompt's refinement
+
+        def make_refiner():
+            return make_predictor(models, plain, device)
+
+        summary = _segment_prompted(args, make, make_refiner, source, prompts, outputs,
                                     settings.max_objects, progress)
     else:
         summary = segment_video(make, source, masks, Path(args.out), outputs,
@@ -154,7 +160,7 @@ def _outputs(args):
                         parse_colour(args.background) if args.background else None)
 
 
-def _segment_prompted(args, make, source, prompts, outputs, max_objects: int,
+def _segment_prompted(args, make, make_refiner, source, prompts, outputs, max_objects: int,
                       progress: bool):
     from lgdk.prompts import DEFAULT_METHOD
     from lgdk.video.prompted import PROMPT_MASK, segment_from_prompts
@@ -162,7 +168,7 @@ def _segment_prompted(args, make, source, prompts, outputs, max_objects: int,
     summary = segment_from_prompts(make, source, prompts, args.out,
                                    args.prompt_frame, args.prompt_method or DEFAULT_METHOD,
                                    outputs, args.save_probs, progress, max_objects,
-                                   args.direction)
+                                   args.direction, make_refiner)
     print(f"first mask from the prompts: {Path(args.out) / PROMPT_MASK}")
     return summary
 

@@ -24,9 +24,11 @@ def segment_from_prompts(make_predictor, input_path, prompts: list[ObjectPrompt]
                          frame_index: int = 0, method: str = DEFAULT_METHOD,
                          outputs: VideoOutputs | None = None, save_probs: bool = False,
                          progress: bool = True, max_objects: int = MAX_OBJECTS,
-                         direction: str = "both") -> Summary:
-    """make_predictor() -> a fresh predictor (for the prompt's refinement and each pass);
-    `input_path` is a video file or folder, or one already opened (`open_frames`)."""
+                         direction: str = "both", make_refiner=None) -> Summary:
+    """make_predictor() -> a fresh predictor for each pass, and for the prompt's
+    refinement unless make_refiner() gives another (one that does not adapt: adapting to
+    the mask it refines teaches the network nothing); `input_path` is a video file or
+    folder, or one already opened (`open_frames`)."""
     if frame_index < 0:
         raise VideoError(f"--prompt-frame must be 0 or more, not {frame_index}")
     source = input_path if isinstance(input_path, FrameSource) else open_frames(input_path)
@@ -34,7 +36,7 @@ def segment_from_prompts(make_predictor, input_path, prompts: list[ObjectPrompt]
 
     def prompt_mask(frame: np.ndarray) -> np.ndarray:
         made.append(mask_from_object_prompts(frame, prompts, method, max_objects,
-                                             make_predictor))
+                                             make_refiner or make_predictor))
         return made[-1]
 
     summary = segment_video(make_predictor, source, None, Path(out_dir),
