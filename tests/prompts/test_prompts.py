@@ -8,7 +8,7 @@ from lgdk.config import InferenceConfig
 from lgdk.data.masks import read_mask
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.predictor import Predictor, Streaming
-from lgdk.prompts import DEFAULT_METHOD, masks_from_prompts
+from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts, masks_from_prompts
 from lgdk.prompts.refine import refine_with_network, too_small
 from lgdk.prompts.spec import (
     Box,
@@ -130,6 +130,26 @@ def test_objects_too_small_for_the_network_keep_their_coarse_mask():
     assert (refined == 1).sum() > disc.sum()  # refined (grown), inside its box
     assert np.array_equal(refined == 1, ndimage.binary_dilation(disc, np.ones((9, 9)))
                           & box_region(prompts[0].box, *disc.shape))
+
+
+def test_the_refinement_sees_the_other_objects_and_returns_the_prompted_ones():
+    frame, disc, square = scene()
+    others = np.where(square, 2, 0).astype(np.uint8)
+    others[disc] = 1  # object 1's mask before its new prompt: not kept
+    made = []
+
+    def make():
+        made.append(Growing(8))
+        return made[-1]
+
+    ids = mask_from_object_prompts(frame, [ObjectPrompt(1, box=Box(25, 35, 76, 86))],
+                                   make_predictor=make, others=others)
+    assert set(np.unique(made[0].given).tolist()) == {0, 1, 2}  # both, in view
+    assert (made[0].given[square] == 2).all()
+    assert set(np.unique(ids).tolist()) == {0, 1} and not (ids[square] == 1).any()
+    with pytest.raises(PromptError, match="frame's size"):
+        mask_from_object_prompts(frame, [ObjectPrompt(1, box=Box(25, 35, 76, 86))],
+                                 make_predictor=make, others=others[:50])
 
 
 def test_the_default_method_refines_the_prompt_networks_mask(monkeypatch, tiny_model):

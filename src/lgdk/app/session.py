@@ -28,7 +28,7 @@ from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
 from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts, with_others_clicks
-from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, tight_box
+from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
 from lgdk.video.cutout import CutoutWriter
 from lgdk.video.frames import Spill
 from lgdk.video.job import Reach, VideoJob, check_direction, plan
@@ -198,12 +198,11 @@ class Session:
     def _apply_prompt(self, index: int, object_id: int) -> None:
         frame = self.frame(index)
         mask = self._editable(index)
-        others = [tight_box(mask == o) for o in object_ids(mask) if o != object_id]
         on_frame = [p for (i, _), p in self.prompts.items() if i == index]
         prompt = with_others_clicks(self.prompts[(index, object_id)], on_frame)
         ids = mask_from_object_prompts(frame, [prompt],
                                        self.prompt_method, self.max_objects,
-                                       self.make_predictor, others=others)
+                                       self.make_predictor, others=mask)
         mask[mask == object_id] = 0
         mask[ids == object_id] = object_id
         self._set_given(index, mask)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from lgdk.config import MAX_OBJECTS
-from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_prompts
+from lgdk.data.masks import object_ids
+from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_prompts, tight_box
 
 # "learned": the prompt network (lgdk.prompts.net), one object at a time through its box's
 # window, told where the other objects' boxes are; "network": GrabCut's mask refined by
@@ -45,13 +46,15 @@ def prompts_from_lists(boxes: Sequence[Sequence[float]] = (),
 def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
                              method: str = DEFAULT_METHOD, max_objects: int = MAX_OBJECTS,
                              make_predictor=None, prompt_net=None,
-                             others: Sequence[Box] = ()) -> np.ndarray:
+                             others: np.ndarray | None = None) -> np.ndarray:
     """frame: (H, W, 3) uint8 RGB -> (H, W) uint8 map of object ids. Where two objects'
     masks overlap, the more probable one is taken, or (on a tie) the one with the smaller
     box. make_predictor() gives a fresh predictor for the methods that refine with the
     segmentation network, prompt_net the prompt network (default: the shipped ones, on
-    the CPU); others: boxes of objects of this frame that are not prompted here (the
-    prompt network leaves their pixels to them, as it does for the other prompts' boxes)."""
+    the CPU); others: (H, W) ids of this frame's objects that are not prompted here (0
+    elsewhere): the prompt network leaves their boxes' pixels to them, as it does for the
+    other prompts' boxes, and the refinement sees them beside the prompted objects. The
+    map returned holds the prompted objects only."""
     if method not in METHODS:
         raise PromptError(f"unknown prompt method '{method}'; choose one of {', '.join(METHODS)}")
     from lgdk.prompts.grabcut import click_radius, grabcut_mask
@@ -59,13 +62,18 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
 
     height, width = frame.shape[:2]
     check_prompts(prompts, height, width, max_objects)
+    if others is not None and others.shape != (height, width):
+        raise PromptError(f"the other objects' mask is {others.shape[1]}x{others.shape[0]} "
+                          f"but the frame is {width}x{height}; give it at the frame's size")
+    others = _without(others, prompts) if others is not None else None
+    other_boxes = [] if others is None else [tight_box(others == o) for o in object_ids(others)]
     learned = method.startswith("learned")
     if learned:
         from lgdk.prompts.learned import learned_probability
 
         net = prompt_net or shipped_prompt_net()
         chances = {p.object_id: learned_probability(
-            net, frame, with_others_clicks(p, prompts), _other_boxes(p, prompts) + list(others))
+            net, frame, with_others_clicks(p, prompts), _other_boxes(p, prompts) + other_boxes)
             for p in prompts}
     else:
         chances = {p.object_id: grabcut_mask(frame, p).astype(np.float32) for p in prompts}
@@ -79,10 +87,18 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
     if method in REFINE_ROUNDS:
         from lgdk.prompts.refine import refine_with_network
 
-        ids = refine_with_network(make_predictor or _shipped_predictor(max_objects), frame,
-                                  ids, prompts, click_radius(height, width),
-                                  REFINE_ROUNDS[method])
-    return ids
+        seen = ids if others is None else np.where(ids > 0, ids, others)  # all, in view
+        refined = refine_with_network(make_predictor or _shipped_predictor(max_objects),
+                                      frame, seen, prompts, click_radius(height, width),
+                                      REFINE_ROUNDS[method])
+        ids = np.where(np.isin(refined, [p.object_id for p in prompts]), refined, 0)
+    return ids.astype(np.uint8)
+
+
+def _without(others: np.ndarray, prompts: list[ObjectPrompt]) -> np.ndarray:
+    """The other objects' (H, W) ids with the prompted objects' pixels (their masks before
+    these prompts) cleared."""
+    return np.where(np.isin(others, [p.object_id for p in prompts]), 0, others)
 
 
 def _other_boxes(prompt: ObjectPrompt, prompts: list[ObjectPrompt]) -> list[Box]:
