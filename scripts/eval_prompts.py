@@ -3,7 +3,7 @@ its middle), all of a frame's objects given together as `lgdk segment --box .. -
 does, then after 1 and 3 automatic corrective clicks.
 
 usage: python scripts/eval_prompts.py [--root ../shared/data/davis2016/dev-val]
-           [--every 10] [--method learned|network|grabcut] [--checkpoint CKPT]
+           [--every 10] [--method learned+network|learned|network|grabcut] [--checkpoint CKPT]
            [--prompt-net FILE] [--limit N] [--start box|click] [--held-out]
            [--part selection|report|all] [--per-object] [--json FILE]
 
