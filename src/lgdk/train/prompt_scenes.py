@@ -6,8 +6,8 @@ every side (a violin held by its player, flowers before a face), and objects mad
 A scene is an RGB image (H, W, 3) uint8 with its map of object ids (H, W) uint8 and the id
 of the object prompted; pasting adds an object with a new id, and what it hides of the
 others is taken out of their masks (occlusion order). A paste's edge may be feathered
-(`feather`): a hard cut-out edge is a seam that real frames never show, and a network
-that learns to find seams fails where a real object is held in front of another.
+(`feather`): a hard cut-out edge is a seam that real frames never show (measured in run
+`prompt-feather`, docs/training.md: no gain on real frames).
 """
 
 from __future__ import annotations
