@@ -36,7 +36,7 @@ from lgdk.infer.loading import load_models
 from lgdk.infer.tta import make_predictor
 from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
 from lgdk.prompts.learned import load_prompt_net
-from lgdk.prompts.make import REFINE_ROUNDS
+from lgdk.prompts.make import PROMPT_NET_METHODS, REFINE_ROUNDS
 from lgdk.prompts.spec import ObjectPrompt, tight_box
 from lgdk.train.prompt_samples import ObjectRef, PromptSampling, correcting_click, is_held_out
 
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--per-object", action="store_true", help="print every object")
     parser.add_argument("--json", default=None, help="write every object's figures here")
     args = parser.parse_args()
-    net = load_prompt_net(args.prompt_net) if args.method.startswith("learned") else None
+    net = load_prompt_net(args.prompt_net) if args.method in PROMPT_NET_METHODS else None
     make = None
     if args.method in REFINE_ROUNDS:  # the predictors `lgdk segment` makes
         models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")

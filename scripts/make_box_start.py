@@ -29,6 +29,7 @@ from lgdk.infer.loading import load_models
 from lgdk.infer.tta import make_predictor
 from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts
 from lgdk.prompts.learned import load_prompt_net
+from lgdk.prompts.make import PROMPT_NET_METHODS
 from lgdk.prompts.spec import ObjectPrompt, tight_box
 
 
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--prompt-net", default=None, help="learned methods: default shipped")
     args = parser.parse_args()
-    net = load_prompt_net(args.prompt_net) if args.method.startswith("learned") else None
+    net = load_prompt_net(args.prompt_net) if args.method in PROMPT_NET_METHODS else None
     src, out = Path(args.src), Path(args.out)
     models, settings = load_models([args.checkpoint] if args.checkpoint else None, "cpu")
     ious, seconds = [], []

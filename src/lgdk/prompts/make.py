@@ -24,6 +24,7 @@ DEFAULT_METHOD = "learned+network"
 # refinement (GrabCut's colour model gains from a second round, the prompt network's
 # mask from the first: docs/results.md)
 REFINE_ROUNDS = {"learned+network": 1, "network": 2}
+PROMPT_NET_METHODS = ("learned+network", "learned")  # the methods the prompt network starts
 
 
 def prompts_from_lists(boxes: Sequence[Sequence[float]] = (),
@@ -67,7 +68,7 @@ def mask_from_object_prompts(frame: np.ndarray, prompts: list[ObjectPrompt],
                           f"but the frame is {width}x{height}; give it at the frame's size")
     others = _without(others, prompts) if others is not None else None
     other_boxes = [] if others is None else [tight_box(others == o) for o in object_ids(others)]
-    learned = method.startswith("learned")
+    learned = method in PROMPT_NET_METHODS
     if learned:
         from lgdk.prompts.learned import learned_probability
 
