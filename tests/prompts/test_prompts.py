@@ -9,9 +9,10 @@ from lgdk.data.masks import read_mask
 from lgdk.eval.metrics import jaccard
 from lgdk.infer.predictor import Predictor, Streaming
 from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts, masks_from_prompts
-from lgdk.prompts.refine import refine_with_network, too_small
+from lgdk.prompts.refine import CLICK_SHARE, pin_clicks, refine_with_network, too_small
 from lgdk.prompts.spec import (
     Box,
+    Click,
     ObjectPrompt,
     PromptError,
     box_region,
@@ -130,6 +131,25 @@ def test_objects_too_small_for_the_network_keep_their_coarse_mask():
     assert (refined == 1).sum() > disc.sum()  # refined (grown), inside its box
     assert np.array_equal(refined == 1, ndimage.binary_dilation(disc, np.ones((9, 9)))
                           & box_region(prompts[0].box, *disc.shape))
+
+
+def test_a_click_on_a_small_object_pins_a_disc_of_its_size():
+    ids = np.zeros((200, 300), np.uint8)
+    ids[20:120, 20:120] = 1  # 100 pixels across
+    ids[150:160, 200:210] = 2  # 10 pixels across
+    prompts = [ObjectPrompt(1, box=Box(20, 20, 120, 120), clicks=[Click(70.5, 130.5)]),
+               ObjectPrompt(2, box=Box(200, 150, 210, 160), clicks=[Click(205.5, 165.5)])]
+    pinned = ids.copy()
+    pin_clicks(pinned, prompts, radius=8)
+    grown = [(pinned == o).sum() - (ids == o).sum() for o in (1, 2)]
+    assert 15 <= (pinned[121:, 70] == 1).sum() <= 17  # the large object: the frame's radius
+    radius = CLICK_SHARE * 10
+    assert 0 < grown[1] <= np.pi * (radius + 1) ** 2 < 0.2 * (ids == 2).sum()
+    assert grown[0] > 10 * grown[1]
+    unboxed = [ObjectPrompt(2, clicks=[Click(205.5, 165.5)])]  # its extent from its mask
+    again = ids.copy()
+    pin_clicks(again, unboxed, radius=8)
+    assert np.array_equal(again == 2, pinned == 2)
 
 
 def test_the_refinement_sees_the_other_objects_and_returns_the_prompted_ones():

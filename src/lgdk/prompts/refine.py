@@ -17,6 +17,10 @@ ROUNDS = 2  # GrabCut's mask is refined twice; the prompt network's once (make.p
 # across at the processing size keeps its coarse mask (refined, a skier of 158 pixels fell
 # from IoU 0.57 to 0.20: docs/results.md)
 SMALLEST_CELLS = 4
+# a click pins a disc at most this share of its object's extent across: the frame's
+# disc (1% of its diagonal) swallowed a 158-pixel skier, whose IoU fell from 0.61 to 0.31
+# over three clicks (0.66 with this cap; shares 0.05-0.3 measured: docs/results.md)
+CLICK_SHARE = 0.1
 
 
 def prompt_regions(prompts: list[ObjectPrompt], height: int,
@@ -30,15 +34,27 @@ def pin_clicks(ids: np.ndarray, prompts: list[ObjectPrompt], radius: int) -> Non
     """In place: a disc around each positive click is its object, around each negative
     click background (unless another object's positive click is there)."""
     yy, xx = np.ogrid[:ids.shape[0], :ids.shape[1]]
+    radii = {p.object_id: pin_radius(p, ids, radius) for p in prompts}
     for positive in (False, True):
         for p in prompts:
             for c in p.clicks:
                 if c.positive == positive:
-                    disc = (yy - c.y) ** 2 + (xx - c.x) ** 2 <= radius ** 2
+                    disc = (yy - c.y) ** 2 + (xx - c.x) ** 2 <= radii[p.object_id] ** 2
                     if positive:
                         ids[disc] = p.object_id
                     else:
                         ids[disc & (ids == p.object_id)] = 0
+
+
+def pin_radius(prompt: ObjectPrompt, ids: np.ndarray, radius: int) -> float:
+    """The radius of the discs an object's clicks pin: the frame's `radius`, at most
+    CLICK_SHARE of the object's extent (its box's shorter side; without a box, the
+    square root of its area in `ids`)."""
+    if prompt.box is not None:
+        extent = min(prompt.box.x1 - prompt.box.x0, prompt.box.y1 - prompt.box.y0)
+    else:
+        extent = float(np.sqrt((ids == prompt.object_id).sum()))
+    return max(1.0, min(float(radius), CLICK_SHARE * extent))
 
 
 def refine_with_network(make_predictor, frame: np.ndarray, ids: np.ndarray,
