@@ -51,6 +51,25 @@ def test_adaptation_is_deterministic_and_a_later_mask_adapts_again(tiny_model):
     assert all(torch.equal(a, b) for a, b in zip(*outputs))
 
 
+def test_a_frame_read_before_its_mask_is_encoded_again_after_adapting(tiny_model):
+    """The predictor keeps the encoding of the frame it last read; with the whole model
+    adapted on the mask given on that frame, the frame is encoded again."""
+    c = clip()
+    p = make_predictor([tiny_model], dataclasses.replace(SETTINGS, adapt_part="all"))
+    model, known = p.models[0], []
+    step = model.step
+
+    def recording_step(frame, bank, query=None):
+        known.append(query is not None)
+        return step(frame, bank, query)
+
+    model.step = recording_step
+    p.step(c.frames[0], c.labels[0])
+    p.predict(c.frames[1])
+    p.step(c.frames[1], c.labels[1])
+    assert known and not any(known)  # (adaptation steps too, never with a query)
+
+
 def test_onnx_models_cannot_adapt():
     with pytest.raises(UserError, match="leave out --onnx"):
         make_predictor([object()], SETTINGS)

@@ -96,6 +96,30 @@ def test_encode_every_skips_the_memory_encoder_between_refreshes(tiny_model):
     assert [e.frame_index for e in p.bank.readable()] == [0, 5, 6]
 
 
+def test_a_frame_read_again_is_not_encoded_again(tiny_model):
+    """A prompt's refinement memorises a frame and predicts it: one query encoding. Another
+    array, or the same one changed, is encoded afresh."""
+    c = clip(frames=2)
+    calls = []
+    hook = tiny_model.query_encoder.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        p = Predictor(tiny_model, InferenceConfig(size=0))
+        p.step(c.frames[0], c.labels[0])
+        again = p.predict(c.frames[0])
+        assert len(calls) == 1
+        fresh = Predictor(tiny_model, InferenceConfig(size=0))
+        fresh.step(c.frames[0], c.labels[0])
+        assert torch.equal(again, fresh.predict(c.frames[0].copy()))  # the same numbers
+        assert len(calls) == 3
+        frame = c.frames[0].copy()
+        p.predict(frame)
+        frame[:8] = 0  # changed in place: not the frame read
+        p.predict(frame)
+        assert len(calls) == 5
+    finally:
+        hook.remove()
+
+
 @pytest.mark.parametrize("every, encoded, readable", [
     (None, 5, [0, 5, 6]),  # the default, 2: frames 0, 2, 4, 5 (memory) and 6
     (0, 2, [0, 5]),  # memory frames only: 0 and 5

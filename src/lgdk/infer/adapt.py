@@ -139,6 +139,8 @@ class Adapting(Streaming):
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:
         if mask is not None:
             self.adapt(frame, mask)
+            frame = frame.copy()  # another array: the adapted encoder reads it afresh, not
+            # through the encoding a predictor keeps of the frame it last read
         return self.inner.step(frame, mask)
 
     def adapt(self, frame: np.ndarray, mask: np.ndarray) -> None:

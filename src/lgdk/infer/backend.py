@@ -33,8 +33,11 @@ class StepModel(Protocol):
         """The frame's encoding, for a frame read before any object is known."""
         ...
 
-    def step(self, frame: torch.Tensor, bank: MemoryBank) -> tuple[torch.Tensor, QueryEncoding]:
-        """Logits (1, N, H, W) of the bank's N objects, and the frame's encoding."""
+    def step(self, frame: torch.Tensor, bank: MemoryBank,
+             query: QueryEncoding | None = None) -> tuple[torch.Tensor, QueryEncoding]:
+        """Logits (1, N, H, W) of the bank's N objects, and the frame's encoding. query:
+        this frame's encoding when it is known already (the frame read again); a backend
+        may skip its query encoder with it."""
         ...
 
     def memorize(self, frame_index: int, frame: torch.Tensor, query: QueryEncoding,

@@ -137,6 +137,7 @@ class Predictor(Streaming):
         self.bank = MemoryBank(max_frames=self.settings.max_memory)
         self.frame_index = -1
         self._pending = None
+        self._frame: tuple | None = None  # where the frame last read lies in memory
         self._boxes: Boxes | None = None  # the objects' boxes in the last frame memorised
         self._given_side = torch.zeros(1, 0, device=self.device)  # (1, N) in given masks
 
@@ -167,9 +168,11 @@ class Predictor(Streaming):
         self.frame_index += 1
         resolution = Resolution.of(*frame.shape[:2], self.settings.size)
         x = resolution.image(frame, self.device)
+        known = self._read_before(frame, x)
+        self._frame = _where(frame)
         with torch.autocast(self.device.type, enabled=self.autocast):
             if self.bank.num_objects:
-                logits, query = self.model.step(x, self.bank)
+                logits, query = self.model.step(x, self.bank, known)
                 logits = logits.float()  # (1, N, ph, pw)
                 if self.settings.window and self._boxes is not None:
                     logits = logits + window_penalty(self._boxes, logits.shape[-2:],
@@ -180,6 +183,16 @@ class Predictor(Streaming):
                 probs = torch.ones(1, 1, *x.shape[-2:], device=self.device)
         self._pending = (resolution, x, query)
         return probs
+
+    def _read_before(self, frame: np.ndarray, x: torch.Tensor):
+        """The query encoding of the frame last read when `frame` is that frame again (the
+        same pixels in the same memory, unchanged): a prompt's refinement memorises a frame
+        and then predicts it. None otherwise; a video's next frame lies elsewhere in memory
+        and costs no compare."""
+        if self._pending is None or _where(frame) != self._frame:
+            return None
+        _, last, query = self._pending
+        return query if last.shape == x.shape and torch.equal(last, x) else None
 
     @torch.inference_mode()
     def _memorize(self, probs: torch.Tensor, given: bool) -> None:
@@ -208,6 +221,11 @@ class Predictor(Streaming):
             self._given_side = torch.cat([self._given_side, boxes.side()[:, -new:]], dim=1)
         if given:
             self._given_side = torch.maximum(self._given_side, boxes.side())
+
+
+def _where(frame: np.ndarray) -> tuple:
+    """Where an array's pixels lie: the same for every view of them with one layout."""
+    return frame.__array_interface__["data"][0], frame.shape, frame.strides
 
 
 def merge_given_mask(probs: torch.Tensor, mask: np.ndarray, object_ids: list[int],

@@ -187,9 +187,11 @@ class LGDK(nn.Module):
         key = self._to_memory(query.key)
         bank.update(frame_index, key, value, features, as_memory, permanent)
 
-    def step(self, frame: torch.Tensor, bank: MemoryBank) -> tuple[torch.Tensor, QueryFeatures]:
-        """Predict logits (B, N, H, W) for a frame from the bank's memory."""
-        query = self.encode_query(frame)
+    def step(self, frame: torch.Tensor, bank: MemoryBank,
+             query: QueryFeatures | None = None) -> tuple[torch.Tensor, QueryFeatures]:
+        """Predict logits (B, N, H, W) for a frame from the bank's memory; query: the
+        frame's encoding, when it is known already."""
+        query = self.encode_query(frame) if query is None else query
         readout = self.read(query, bank)
         logits = self.decode(
             query, readout, bank.global_feature, bank.local_feature, tuple(frame.shape[-2:])
