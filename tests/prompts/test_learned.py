@@ -157,6 +157,16 @@ def test_tuned_stages_learn_with_the_head_and_travel_in_the_file(stills, tmp_pat
     untuned.start_from(path)  # starting from a file takes its stages (float16 in the file)
     assert all(torch.allclose(a, b, rtol=2e-3, atol=1e-4) for a, b in
                zip(untuned.net.backbone.parameters(), net.backbone.parameters()))
+    more = PromptTrainer(list_objects([stills]), tmp_path / "more",
+                         PromptNetConfig(size=64, widths=(16, 16, 8), tuned_stages=3),
+                         PromptTraining(iterations=1, workers=0))
+    imagenet = {k: v.clone() for k, v in more.net.backbone.named_parameters()}
+    more.start_from(path)  # tunes one stage more: it starts as it was
+    first = more.net.tuned_stages()[0]
+    assert all(torch.equal(v, imagenet[k]) for k, v in more.net.backbone.named_parameters()
+               if any(v is q for q in first.parameters()))
+    assert all(torch.allclose(a, b, rtol=2e-3, atol=1e-4) for a, b in
+               zip(more.net.backbone.parameters(), net.backbone.parameters()))
 
 
 def test_a_file_without_the_tuned_stages_its_config_names_is_refused(tmp_path):

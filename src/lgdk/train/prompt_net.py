@@ -147,12 +147,12 @@ class PromptTrainer:
 
     def start_from(self, path: Path) -> None:
         """Start from a trained prompt network file (a head with fewer prompt maps gets zero
-        weights for the maps it lacks; a file without tuned stages leaves the backbone's
-        ImageNet ones)."""
+        weights for the maps it lacks; stages the file did not tune, where this network
+        tunes more, start from the backbone's ImageNet ones)."""
         state = load_file(str(path))
-        if not any(k.startswith("backbone.") for k in state):
-            state.update({k: v for k, v in self.net.trained_state().items()
-                          if k.startswith("backbone.")})
+        for key, value in self.net.trained_state().items():
+            if key.startswith("backbone."):
+                state.setdefault(key, value)
         added = self.net.load_trained_state(state)
         print(f"started from {path}" + (f" ({added} prompt maps added)" if added else ""),
               flush=True)
