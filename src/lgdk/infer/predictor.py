@@ -187,8 +187,8 @@ class Predictor(Streaming):
     def _read_before(self, frame: np.ndarray, x: torch.Tensor):
         """The query encoding of the frame last read when `frame` is that frame again (the
         same pixels in the same memory, unchanged): a prompt's refinement memorises a frame
-        and then predicts it. None otherwise; a video's next frame lies elsewhere in memory
-        and costs no compare."""
+        and then predicts it. None otherwise: a video's next frame mostly lies elsewhere in
+        memory (no compare), and where it reuses the last one's memory its pixels differ."""
         if self._pending is None or _where(frame) != self._frame:
             return None
         _, last, query = self._pending
