@@ -45,6 +45,9 @@ class ModelConfig:
     aspp_reduce: int = 0
     kernel_size: int = 3  # spatial size of the dynamic convolution
     kernel_hidden: int = 256  # width of the FC layers that generate the kernel
+    # each object's decoder also sees the other objects' readouts (their maximum, through
+    # a 1x1 convolution that starts at zero), to tell an object from look-alikes near it
+    others_readout: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ class TrainConfig:
     dice_weight: float = 0.0
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
     freeze_bn: bool = True
+    # the parts that train, as prefixes of parameter names (e.g. "decoder", "kernel_head");
+    # empty: all of them
+    trainable: tuple[str, ...] = ()
     checkpoint_every: int = 250
     keep_every: int = 0  # keep a float16 copy every N iterations (a multiple of
     # checkpoint_every; 0: none), to measure milestones along the way

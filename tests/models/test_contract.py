@@ -18,10 +18,23 @@ from lgdk.models.memory_bank import MemoryPolicy
 from lgdk.models.network import build_model
 from tests.conftest import tiny_config
 
-# every memory encoder, and the reduced ASPP (`aspp_reduce`) on the shipped model's encoder
+# every memory encoder, and on the shipped model's encoder the reduced ASPP
+# (`aspp_reduce`) and the other objects' readouts in the decoder (`others_readout`)
 VARIANTS = [{"memory_encoder": name} for name in sorted(MEMORY_ENCODERS)] + [
-    {"memory_encoder": "fast", "aspp_reduce": 16}]
+    {"memory_encoder": "fast", "aspp_reduce": 16},
+    {"memory_encoder": "fast", "others_readout": True}]
 IDS = ["-".join(f"{k}={v}" for k, v in variant.items()) for variant in VARIANTS]
+
+
+def built(variant, **build):
+    """The variant's model; a new part that starts at zero (`others_readout`'s convolution)
+    gets random weights, so that the contract covers what it computes."""
+    model = build_model(tiny_config(**variant), **build)
+    others = getattr(model.decoder, "others", None)
+    if others is not None:
+        torch.nn.init.normal_(others.weight, std=0.05)
+        torch.nn.init.normal_(others.bias, std=0.05)
+    return model
 
 
 def tensors(clip):
@@ -37,7 +50,7 @@ def make_clip(frames=6, seed=0):
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_every_parameter_gets_a_gradient_and_no_nan(variant):
-    model = build_model(tiny_config(**variant), top_k=4).train()
+    model = built(variant, top_k=4).train()
     frames, masks = tensors(make_clip(frames=3))
     out = model(frames.expand(2, -1, -1, -1, -1), masks.expand(2, -1, -1, -1))
     assert out.shape == (2, 2, 3, 64, 96)  # (B, T-1, 1+N, H, W)
@@ -52,8 +65,8 @@ def test_streaming_equals_the_whole_clip_forward(variant):
     read (the sparse form while streaming, the gather form in the forward)."""
     clip = make_clip()
     settings = InferenceConfig(size=0, top_k=4, mem_every=2, encode_every=1, max_memory=0)
-    trained = build_model(tiny_config(**variant), top_k=4).eval()
-    inference = build_model(tiny_config(**variant), top_k=4, sparse_read=True)
+    trained = built(variant, top_k=4).eval()
+    inference = built(variant, top_k=4, sparse_read=True)
     inference.load_state_dict(trained.state_dict())
     assert isinstance(inference, StepModel)
     with torch.no_grad():
@@ -68,7 +81,7 @@ def test_streaming_equals_the_whole_clip_forward(variant):
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_inference_rewrites_change_nothing(variant):
-    model = build_model(tiny_config(**variant)).eval()
+    model = built(variant).eval()
     for m in model.modules():  # BatchNorm statistics that are not the identity
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -87,7 +100,7 @@ def test_export_where_supported(variant, tmp_path):
     pytest.importorskip("onnxscript")
     from lgdk.onnx.export import export_onnx
 
-    model = build_model(tiny_config(**variant), top_k=4).eval()
+    model = built(variant, top_k=4).eval()
     if model.memory_encoder.reads_frame:
         with pytest.raises(UserError, match="reads the frame"):
             export_onnx(model, tmp_path / "m.onnx", 64, 96, InferenceConfig(size=0))
@@ -110,8 +123,8 @@ def test_export_where_supported(variant, tmp_path):
 
 def _float32_and_changed(variant, change):
     """The float32 model and a copy made ready for inference and changed by `change`."""
-    exact = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
-    changed = build_model(tiny_config(**variant), top_k=4, sparse_read=True).eval()
+    exact = built(variant, top_k=4, sparse_read=True).eval()
+    changed = built(variant, top_k=4, sparse_read=True).eval()
     changed.load_state_dict(exact.state_dict())
     changed.optimize_for_inference()
     change(changed)

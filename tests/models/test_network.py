@@ -168,3 +168,36 @@ def test_the_clip_forward_under_bfloat16_autocast_gives_float32_log_probabilitie
             mixed = model(frames, masks)
     assert mixed.dtype == torch.float32 and torch.isfinite(mixed).all()
     assert (mixed.exp() - exact.exp()).abs().max() < 0.1
+
+
+def test_each_object_sees_the_largest_readout_of_the_others_and_zero_alone():
+    from lgdk.models.decoder import others_maximum
+
+    readout = torch.randn(2, 3, 5, 4, 6)  # (B, N, C, h, w)
+    others = others_maximum(readout)
+    for i in range(3):
+        rest = [j for j in range(3) if j != i]
+        assert torch.equal(others[:, i], readout[:, rest].amax(dim=1))
+    present = torch.tensor([[True, True, False], [True, False, False]])
+    others = others_maximum(readout, present)
+    assert torch.equal(others[0, 0], readout[0, 1]) and torch.equal(others[0, 1], readout[0, 0])
+    assert torch.equal(others[1, 0], torch.zeros(5, 4, 6))  # no other object is there
+    assert torch.equal(others_maximum(readout[:, :1]), torch.zeros(2, 1, 5, 4, 6))
+
+
+def test_the_other_objects_readouts_start_at_zero_and_then_change_the_masks(tmp_path):
+    """A model given the other objects' readouts and the matching weights of one without
+    them computes the same masks until its new convolution is trained."""
+    cfg = Config(model=tiny_config())
+    without = build_model(cfg.model).eval()
+    save_checkpoint(tmp_path / "m.safetensors", without, cfg)
+    model = build_model(dataclasses.replace(cfg.model, others_readout=True)).eval()
+    assert load_matching_weights(model, tmp_path / "m.safetensors") == [
+        "decoder.others.bias", "decoder.others.weight"]
+    frames, masks = clip()
+    with torch.no_grad():
+        assert torch.equal(model(frames, masks), without(frames, masks))
+        torch.nn.init.normal_(model.decoder.others.weight, std=0.1)
+        assert not torch.allclose(model(frames, masks), without(frames, masks), atol=1e-4)
+        one = masks[:, :1]  # a single object has no others: nothing changes
+        assert torch.equal(model(frames, one), without(frames, one))

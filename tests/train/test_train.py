@@ -134,3 +134,16 @@ def test_validation_hook_scores_and_keeps_the_best(tmp_path):
     scores = (tmp_path / "run" / "val.tsv").read_text().split()
     assert len(scores) == 4 and all(0 <= float(s) <= 1 for s in scores[1::2])
     assert (tmp_path / "run" / "best.safetensors").is_file()
+
+
+def test_only_the_named_parts_train_and_a_misspelt_part_is_refused(tmp_path):
+    cfg = small_config(iterations=2, trainable=("decoder", "kernel_head"))
+    trainer = Trainer(cfg, tmp_path)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    after = trainer.model.state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"decoder", "kernel_head"}
+    bad = small_config(iterations=2, trainable=("decoders",))
+    with pytest.raises(UserError, match="decoders"):
+        Trainer(bad, tmp_path / "bad")

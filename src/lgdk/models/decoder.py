@@ -75,24 +75,52 @@ class Refine(nn.Module):
 
 
 class Decoder(nn.Module):
-    """(readout ++ query feature) at stride 16 -> features at stride 4 (the last block)."""
+    """(readout ++ query feature) at stride 16 -> features at stride 4 (the last block).
+
+    With `others_dim`, each object's stride-16 features also see the other objects'
+    readouts (their per-channel maximum, `others_maximum`) through a 1x1 convolution that
+    starts at zero: a model gains it without changing what it computes until trained."""
 
     def __init__(self, in_dim: int, c8: int, c4: int, dim: int, use_aspp: bool,
-                 aspp_reduce: int = 0) -> None:
+                 aspp_reduce: int = 0, others_dim: int = 0) -> None:
         super().__init__()
         self.entry = (ASPP(in_dim, dim, reduce=aspp_reduce) if use_aspp
                       else nn.Conv2d(in_dim, dim, 1))
+        self.others = nn.Conv2d(others_dim, dim, 1) if others_dim else None
+        if self.others is not None:
+            nn.init.zeros_(self.others.weight)
+            nn.init.zeros_(self.others.bias)
         self.compress = ResBlock(dim, dim)
         self.refine8 = Refine(c8, dim, dim // 2)
         self.refine4 = Refine(c4, dim // 2, dim // 4)
         self.out_dim = dim // 4
 
     def forward(
-        self, x16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, n_objects: int
+        self, x16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, n_objects: int,
+        others16: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x16: (B*N, Cin, h, w); f8, f4: (B, C, ...) -> (B*N, dim/4, H/4, W/4)."""
-        x = self.compress(self.entry(x16))
+        """x16: (B*N, Cin, h, w); f8, f4: (B, C, ...); others16: (B*N, others_dim, h, w),
+        used when the decoder has `others` -> (B*N, dim/4, H/4, W/4)."""
+        x = self.entry(x16)
+        if self.others is not None:
+            x = x + self.others(others16)
+        x = self.compress(x)
         s8 = repeat_objects(self.refine8.skip_features(f8), n_objects)
         x = self.refine8(s8, x)
         s4 = repeat_objects(self.refine4.skip_features(f4), n_objects)
         return self.refine4(s4, x)
+
+
+def others_maximum(readout: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+    """Per object, the channel-wise maximum of the other present objects' readouts; 0
+    where there is no other. readout: (B, N, C, h, w); present: (B, N) bool (default:
+    all) -> (B, N, C, h, w). One form for every N (an exported graph serves any count)."""
+    n = readout.shape[1]
+    if present is not None:
+        absent = ~present[:, :, None, None, None]
+        readout = readout.masked_fill(absent, float("-inf"))
+    nobody = torch.full_like(readout[:, :1], float("-inf"))  # so that there are two
+    top, where = torch.cat([readout, nobody], dim=1).topk(2, dim=1)  # (B, 2, C, h, w)
+    objects = torch.arange(n, device=readout.device).view(1, n, 1, 1, 1)
+    others = torch.where(where[:, :1] == objects, top[:, 1:], top[:, :1])  # (B, N, C, h, w)
+    return others.masked_fill(torch.isinf(others), 0.0)

@@ -18,7 +18,7 @@ from torch import nn
 
 from lgdk.config import ModelConfig
 from lgdk.models.backbones import Backbone
-from lgdk.models.decoder import Decoder
+from lgdk.models.decoder import Decoder, others_maximum
 from lgdk.models.encoders import QueryEncoder, QueryFeatures, build_memory_encoder
 from lgdk.models.fused_activation import fuse_conv_activations, unfuse_conv_activations
 from lgdk.models.int8 import Int8Conv2d, convert_to_int8, revert_int8
@@ -46,7 +46,7 @@ class LGDK(nn.Module):
         self.query_encoder = QueryEncoder(backbone, cfg.key_dim, cfg.value_dim)
         self.reader = MemoryReader(cfg.affinity, top_k, sparse_read)
         self.decoder = Decoder(2 * cfg.value_dim, ch.c8, ch.c4, cfg.decoder_dim, cfg.aspp,
-                               cfg.aspp_reduce)
+                               cfg.aspp_reduce, cfg.value_dim if cfg.others_readout else 0)
         self.kernel_head = KernelHead(
             cfg.value_dim, self.decoder.out_dim, cfg.local_kernel, cfg.global_kernel,
             cfg.kernel_size, cfg.kernel_hidden,
@@ -159,15 +159,21 @@ class LGDK(nn.Module):
         global_feature: torch.Tensor,
         local_feature: torch.Tensor,
         out_size: tuple[int, int],
+        present: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """readout: (B, N, Cv, h, w) -> logits (B, N, H, W) in float32."""
+        """readout: (B, N, Cv, h, w) -> logits (B, N, H, W) in float32; present: (B, N)
+        bool, the objects whose readouts the others see (default: all)."""
         b, n = readout.shape[:2]
         global_feature = self._to_parts(global_feature)
         local_feature = self._to_parts(local_feature)
         qv = repeat_objects(query.value, n)  # (B*N, Cv, h, w)
         x16 = torch.cat([readout.flatten(0, 1), qv], dim=1)
         x16 = x16.contiguous(memory_format=memory_format_of(qv))
-        feats = self.decoder(x16, query.f8, query.f4, n)  # (B*N, D, H/4, W/4)
+        others = None
+        if self.decoder.others is not None:
+            others = others_maximum(readout, present).flatten(0, 1)  # (B*N, Cv, h, w)
+            others = others.contiguous(memory_format=memory_format_of(qv))
+        feats = self.decoder(x16, query.f8, query.f4, n, others)  # (B*N, D, H/4, W/4)
         logits = self._to_memory(self.kernel_head(feats, global_feature, local_feature))
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         return logits.view(b, n, *out_size)
@@ -188,14 +194,15 @@ class LGDK(nn.Module):
         bank.update(frame_index, key, value, features, as_memory, permanent)
 
     def step(self, frame: torch.Tensor, bank: MemoryBank,
-             query: QueryFeatures | None = None) -> tuple[torch.Tensor, QueryFeatures]:
+             query: QueryFeatures | None = None,
+             present: torch.Tensor | None = None) -> tuple[torch.Tensor, QueryFeatures]:
         """Predict logits (B, N, H, W) for a frame from the bank's memory; query: the
-        frame's encoding, when it is known already."""
+        frame's encoding, when it is known already; present: (B, N) bool, the objects
+        that are not padding (training batches; default: all)."""
         query = self.encode_query(frame) if query is None else query
         readout = self.read(query, bank)
-        logits = self.decode(
-            query, readout, bank.global_feature, bank.local_feature, tuple(frame.shape[-2:])
-        )
+        logits = self.decode(query, readout, bank.global_feature, bank.local_feature,
+                             tuple(frame.shape[-2:]), present)
         return logits, query
 
     # ---- a whole clip, as in training -----------------------------------------------
@@ -214,7 +221,7 @@ class LGDK(nn.Module):
         self.memorize(0, frames[:, 0], query, first_masks, bank, as_memory=True, permanent=True)
         outputs = []
         for t in range(1, frames.shape[1]):
-            logits, query = self.step(frames[:, t], bank)
+            logits, query = self.step(frames[:, t], bank, present=present)
             logits = logits.masked_fill(~present[:, :, None, None], ABSENT_LOGIT)
             log_probs = aggregate_log(logits.float())  # float32 under autocast too
             outputs.append(log_probs)
