@@ -67,7 +67,7 @@ def test_a_frame_read_before_its_mask_is_encoded_again_after_adapting(tiny_model
     p.step(c.frames[0], c.labels[0])
     p.predict(c.frames[1])
     p.step(c.frames[1], c.labels[1])
-    assert known and not any(known)  # (adaptation steps too, never with a query)
+    assert known and not any(known)  # every read encodes its frame itself
 
 
 def test_onnx_models_cannot_adapt():

@@ -194,16 +194,19 @@ class LGDK(nn.Module):
         bank.update(frame_index, key, value, features, as_memory, permanent)
 
     def step(self, frame: torch.Tensor, bank: MemoryBank,
-             query: QueryFeatures | None = None,
-             present: torch.Tensor | None = None) -> tuple[torch.Tensor, QueryFeatures]:
+             query: QueryFeatures | None = None) -> tuple[torch.Tensor, QueryFeatures]:
         """Predict logits (B, N, H, W) for a frame from the bank's memory; query: the
-        frame's encoding, when it is known already; present: (B, N) bool, the objects
-        that are not padding (training batches; default: all)."""
+        frame's encoding, when it is known already."""
         query = self.encode_query(frame) if query is None else query
+        return self._predict(frame, query, bank), query
+
+    def _predict(self, frame: torch.Tensor, query: QueryFeatures, bank: MemoryBank,
+                 present: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, N, H, W); present: (B, N) bool, the objects that are not padding
+        (training batches; default: all)."""
         readout = self.read(query, bank)
-        logits = self.decode(query, readout, bank.global_feature, bank.local_feature,
-                             tuple(frame.shape[-2:]), present)
-        return logits, query
+        return self.decode(query, readout, bank.global_feature, bank.local_feature,
+                           tuple(frame.shape[-2:]), present)
 
     # ---- a whole clip, as in training -----------------------------------------------
     def forward(self, frames: torch.Tensor, first_masks: torch.Tensor,
@@ -221,7 +224,8 @@ class LGDK(nn.Module):
         self.memorize(0, frames[:, 0], query, first_masks, bank, as_memory=True, permanent=True)
         outputs = []
         for t in range(1, frames.shape[1]):
-            logits, query = self.step(frames[:, t], bank, present=present)
+            query = self.encode_query(frames[:, t])
+            logits = self._predict(frames[:, t], query, bank, present)
             logits = logits.masked_fill(~present[:, :, None, None], ABSENT_LOGIT)
             log_probs = aggregate_log(logits.float())  # float32 under autocast too
             outputs.append(log_probs)
