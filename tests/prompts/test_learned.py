@@ -221,3 +221,20 @@ def test_a_positive_click_on_one_object_is_a_negative_click_for_the_others(monke
                        prompt_net=object())
     assert seen[1] == [Click(50, 60, True)]  # a negative click of object 2 stays its own
     assert seen[2] == [Click(120, 50, False), Click(50, 60, False)]
+
+
+def test_the_network_made_ready_for_inference_computes_the_same_logits():
+    from lgdk.models.fused_activation import ConvActivation, fusion_available
+
+    net = PromptNet(SMALL, pretrained_backbone=False).eval()
+    with torch.no_grad():
+        for p in net.head.parameters():
+            p.normal_(0, 0.1)  # a head whose output depends on every input
+        images, maps = torch.rand(2, 3, 64, 64), torch.rand(2, 4, 64, 64)
+        before = net(images, maps)
+        assert net.for_inference() is net and not net.training and net.channels_last
+        after = net(images, maps)
+    assert torch.allclose(after, before, atol=1e-5) and before.abs().max() > 0.1
+    assert not any(p.requires_grad for p in net.parameters())
+    fused = [m for m in net.backbone.modules() if isinstance(m, ConvActivation)]
+    assert bool(fused) == fusion_available()

@@ -46,6 +46,8 @@ def save_prompt_net(path: str | os.PathLike, net: PromptNet, extra: dict | None 
 
 
 def load_prompt_net(path: str | os.PathLike | None = None, device: str = "cpu") -> PromptNet:
+    """A prompt network file (default: the shipped one) ready for inference on `device`
+    (`PromptNet.for_inference`)."""
     path = Path(path) if path else shipped_path()
     metadata = read_tagged_metadata(path, FORMAT, PromptNetError, "a prompt network file",
                                     "give one written by scripts/train_prompt_net.py")
@@ -55,7 +57,7 @@ def load_prompt_net(path: str | os.PathLike | None = None, device: str = "cpu") 
     except (ValueError, KeyError, RuntimeError) as exc:
         raise PromptNetError(f"{path} does not match its own config ({exc}); write it again "
                              "with scripts/train_prompt_net.py") from None
-    return net.eval().to(device)
+    return net.to(device).for_inference()
 
 
 def _window_for(prompt: ObjectPrompt, net: PromptNet, height: int, width: int) -> Window:

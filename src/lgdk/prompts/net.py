@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lgdk.models.backbones import Backbone, BackboneChannels
+from lgdk.models.fused_activation import fuse_conv_activations
 from lgdk.prompts.crop import PROMPT_CHANNELS
 
 
@@ -107,6 +108,7 @@ class PromptNet(nn.Module):
     def __init__(self, cfg: PromptNetConfig, pretrained_backbone: bool = True) -> None:
         super().__init__()
         self.cfg = cfg
+        self.channels_last = False  # inputs made channels-last (`for_inference` on a CPU)
         self.backbone = Backbone(cfg.backbone, pretrained=pretrained_backbone)
         self.backbone.eval()
         self.backbone.optimize_for_inference()  # BatchNorm folded: its statistics stay
@@ -158,6 +160,20 @@ class PromptNet(nn.Module):
         self.backbone.eval()  # ImageNet statistics stay as they are
         return self
 
+    @torch.no_grad()
+    def for_inference(self) -> PromptNet:
+        """Inference only, in place, decided once: on a CPU the backbone's activations
+        applied inside its convolutions (`lgdk.models.fused_activation`) and channels-last
+        tensors (oneDNN's own layout; `forward` makes its inputs so). The same masks in
+        about half the time; it stays float32, since in bfloat16 its masks were worse
+        (docs/results.md)."""
+        self.eval().requires_grad_(False)
+        if next(self.parameters()).is_cpu:
+            fuse_conv_activations(self.backbone)
+            self.to(memory_format=torch.channels_last)
+            self.channels_last = True
+        return self
+
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """images: (B, 3, S, S) RGB in 0..1 -> (f4, f8, f16); with a gradient through the
         tuned stages only."""
@@ -167,6 +183,8 @@ class PromptNet(nn.Module):
     def forward(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """images: (B, 3, S, S) in 0..1, maps: (B, PROMPT_CHANNELS, S, S) -> logits
         (B, 1, S, S)"""
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         logits = self.head(*self.features(images), maps)  # (B, 1, S/4, S/4)
         return F.interpolate(logits, size=images.shape[-2:], mode="bilinear",
                              align_corners=False)
