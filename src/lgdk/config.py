@@ -67,6 +67,8 @@ class DataConfig:
     paste_background_roots: tuple[str, ...] = ()  # more backgrounds (e.g. DAVIS frames)
     paste_weight: float = 0.0  # multi-object clips composed from stills (lgdk.data.paste)
     paste_objects: int = 3  # at most this many pasted objects a clip (at least 1)
+    # a pasted object's longer side at the clip's start, as shares of the crop (uniform)
+    paste_size: tuple[float, ...] = (0.25, 0.7)
     crop: int = 384  # square crop side
     crop_scale: tuple[float, ...] = (0.36, 1.0)  # crop area as a fraction of the frame's
     num_frames: int = 3

@@ -123,3 +123,33 @@ def test_stills_with_instance_ids_become_multi_object_pseudo_videos(tmp_path):
                      crop=48, crop_scale=(0.9, 1.0), max_objects=3, workers=0)
     ds = ClipDataset(cfg, 10)
     assert {int(ds[i]["num_objects"]) for i in range(6)} == {2}
+
+
+def test_pasted_objects_start_at_the_size_asked_for_and_a_bad_range_is_refused(tmp_path):
+    import pytest
+
+    from lgdk.data.clips import PasteSource
+    from lgdk.errors import UserError
+
+    def longest_sides(sizes):
+        sides = []
+        for seed in range(20):
+            frames = np.zeros((1, 200, 200, 3), np.uint8)
+            labels = np.zeros((1, 200, 200), np.uint8)
+            cutout = disc_cutout(COLOURS[1], size=40)
+            _, out = compose_clip(np.random.default_rng(seed), frames, labels, [cutout],
+                                  sizes=sizes)
+            ys, xs = np.nonzero(out[0] == 1)
+            if len(ys) and ys.min() > 0 and xs.min() > 0 and max(ys.max(), xs.max()) < 199:
+                sides.append(max(np.ptp(ys), np.ptp(xs)) + 1)  # wholly inside the frame
+        return np.array(sides)
+
+    small, large = longest_sides((0.05, 0.1)), longest_sides((0.5, 0.6))
+    assert len(small) >= 10 and len(large) >= 5
+    assert small.max() <= 0.1 * 200 * 1.3 and large.min() >= 0.5 * 200 * 0.7
+    _still_set(tmp_path)
+    for bad in ((0.0, 0.5), (0.6, 0.3), (0.2,)):
+        cfg = DataConfig(procedural_weight=0, paste_roots=(str(tmp_path),), paste_weight=1,
+                         paste_size=bad)
+        with pytest.raises(UserError, match="paste_size"):
+            PasteSource(cfg)

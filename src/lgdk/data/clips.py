@@ -67,6 +67,10 @@ class PasteSource:
         if not self.pairs:
             raise DataError(f"no image + mask pairs to cut objects from under "
                             f"{', '.join(cfg.paste_roots) or 'data.paste_roots (empty)'}")
+        low, high = (tuple(cfg.paste_size) + (0.0, 0.0))[:2]
+        if len(cfg.paste_size) != 2 or not 0 < low <= high <= 1:
+            raise DataError(f"data.paste_size {list(cfg.paste_size)}: give two shares of the "
+                            "crop, 0 < smallest <= largest <= 1, e.g. [0.25, 0.7]")
 
     def _cutouts(self, index: int):
         img, lbl = _load_pair(*self.pairs[index])
@@ -79,7 +83,7 @@ class PasteSource:
         count = int(rng.integers(1, self.cfg.paste_objects + 1))
         cutouts = pick_cutouts(rng, self._cutouts, len(self.pairs), count)
         frames, labels = compose_clip(rng, frames.permute(0, 2, 3, 1).numpy(), labels.numpy(),
-                                      cutouts)
+                                      cutouts, sizes=self.cfg.paste_size)
         return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
 
 

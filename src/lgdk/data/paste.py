@@ -54,9 +54,11 @@ def cut_objects(image: np.ndarray, label: np.ndarray) -> list[Cutout]:
 
 
 def random_motion(rng: np.random.Generator, crop: int, num_frames: int,
-                  meeting_point: np.ndarray) -> Motion:
+                  meeting_point: np.ndarray,
+                  sizes: tuple[float, float] = (0.25, 0.7)) -> Motion:
     """A path through (near) `meeting_point` at a random frame, so that objects given the
-    same point cross; size and angle drift a little from frame to frame."""
+    same point cross; the longer side starts at a share of `crop` drawn from `sizes` and,
+    like the angle, drifts a little from frame to frame."""
     meet_at = float(rng.uniform(0, num_frames - 1))
     direction = rng.uniform(0, 2 * np.pi)
     speed = rng.uniform(0.03, 0.15) * crop  # pixels per frame
@@ -64,7 +66,7 @@ def random_motion(rng: np.random.Generator, crop: int, num_frames: int,
     through = meeting_point + rng.normal(0, 0.05 * crop, size=2)
     times = np.arange(num_frames) - meet_at
     centres = through[None] + times[:, None] * velocity[None]
-    size0 = rng.uniform(0.25, 0.7) * crop
+    size0 = rng.uniform(*sizes) * crop
     sizes = size0 * rng.uniform(0.9, 1.1) ** np.arange(num_frames)
     angles = rng.uniform(-15, 15) + rng.uniform(-8, 8) * np.arange(num_frames)
     return Motion(centres, sizes, angles, bool(rng.random() < 0.5))
@@ -105,7 +107,8 @@ def paste(frame: np.ndarray, label: np.ndarray, rgb, alpha, hard, centre, object
 
 
 def compose_clip(rng: np.random.Generator, frames: np.ndarray, labels: np.ndarray,
-                 cutouts: list[Cutout], same_path_prob: float = 0.6):
+                 cutouts: list[Cutout], same_path_prob: float = 0.6,
+                 sizes: tuple[float, float] = (0.25, 0.7)):
     """Paste `cutouts` over a background clip, back to front in list order.
 
     frames: (T, H, W, 3) uint8 and labels (T, H, W) uint8 of the background (its own
@@ -120,7 +123,7 @@ def compose_clip(rng: np.random.Generator, frames: np.ndarray, labels: np.ndarra
     for k, cutout in enumerate(cutouts):
         point = (shared_point if rng.random() < same_path_prob
                  else rng.uniform(0.2, 0.8, size=2) * np.array([width, height]))
-        motion = random_motion(rng, crop, num_frames, point)
+        motion = random_motion(rng, crop, num_frames, point, sizes)
         for t in range(num_frames):
             rgb, alpha, hard = render_cutout(cutout, motion.sizes[t], motion.angles[t],
                                              motion.mirrored)
