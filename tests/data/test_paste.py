@@ -1,11 +1,13 @@
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from scipy import ndimage
 
 from lgdk.config import DataConfig
-from lgdk.data.clips import ClipDataset
+from lgdk.data.clips import ClipDataset, PasteSource
 from lgdk.data.paste import Cutout, compose_clip, cut_objects, paste, pick_cutouts, render_cutout
+from lgdk.errors import UserError
 
 COLOURS = {1: (250, 20, 20), 2: (20, 250, 20), 3: (20, 20, 250)}
 
@@ -126,11 +128,6 @@ def test_stills_with_instance_ids_become_multi_object_pseudo_videos(tmp_path):
 
 
 def test_pasted_objects_start_at_the_size_asked_for_and_a_bad_range_is_refused(tmp_path):
-    import pytest
-
-    from lgdk.data.clips import PasteSource
-    from lgdk.errors import UserError
-
     def longest_sides(sizes):
         sides = []
         for seed in range(20):

@@ -67,8 +67,8 @@ class PasteSource:
         if not self.pairs:
             raise DataError(f"no image + mask pairs to cut objects from under "
                             f"{', '.join(cfg.paste_roots) or 'data.paste_roots (empty)'}")
-        low, high = (tuple(cfg.paste_size) + (0.0, 0.0))[:2]
-        if len(cfg.paste_size) != 2 or not 0 < low <= high <= 1:
+        size = tuple(cfg.paste_size)
+        if len(size) != 2 or not 0 < size[0] <= size[1] <= 1:
             raise DataError(f"data.paste_size {list(cfg.paste_size)}: give two shares of the "
                             "crop, 0 < smallest <= largest <= 1, e.g. [0.25, 0.7]")
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from lgdk.config import DataConfig
+
 MIN_CUTOUT_PIXELS = 64  # smaller objects are not worth pasting
 
 
@@ -54,11 +56,10 @@ def cut_objects(image: np.ndarray, label: np.ndarray) -> list[Cutout]:
 
 
 def random_motion(rng: np.random.Generator, crop: int, num_frames: int,
-                  meeting_point: np.ndarray,
-                  sizes: tuple[float, float] = (0.25, 0.7)) -> Motion:
+                  meeting_point: np.ndarray, size_range: tuple[float, ...]) -> Motion:
     """A path through (near) `meeting_point` at a random frame, so that objects given the
-    same point cross; the longer side starts at a share of `crop` drawn from `sizes` and,
-    like the angle, drifts a little from frame to frame."""
+    same point cross; the longer side starts at a share of `crop` drawn from `size_range`
+    and, like the angle, drifts a little from frame to frame."""
     meet_at = float(rng.uniform(0, num_frames - 1))
     direction = rng.uniform(0, 2 * np.pi)
     speed = rng.uniform(0.03, 0.15) * crop  # pixels per frame
@@ -66,7 +67,7 @@ def random_motion(rng: np.random.Generator, crop: int, num_frames: int,
     through = meeting_point + rng.normal(0, 0.05 * crop, size=2)
     times = np.arange(num_frames) - meet_at
     centres = through[None] + times[:, None] * velocity[None]
-    size0 = rng.uniform(*sizes) * crop
+    size0 = rng.uniform(*size_range) * crop
     sizes = size0 * rng.uniform(0.9, 1.1) ** np.arange(num_frames)
     angles = rng.uniform(-15, 15) + rng.uniform(-8, 8) * np.arange(num_frames)
     return Motion(centres, sizes, angles, bool(rng.random() < 0.5))
@@ -108,9 +109,10 @@ def paste(frame: np.ndarray, label: np.ndarray, rgb, alpha, hard, centre, object
 
 def compose_clip(rng: np.random.Generator, frames: np.ndarray, labels: np.ndarray,
                  cutouts: list[Cutout], same_path_prob: float = 0.6,
-                 sizes: tuple[float, float] = (0.25, 0.7)):
+                 sizes: tuple[float, ...] = DataConfig.paste_size):
     """Paste `cutouts` over a background clip, back to front in list order.
 
+    sizes: the range of a cut-out's longer side at the start, as shares of the crop.
     frames: (T, H, W, 3) uint8 and labels (T, H, W) uint8 of the background (its own
     objects keep their ids); cut-out k gets id max(background ids) + 1 + k.
     -> frames (T, H, W, 3) uint8, labels (T, H, W) uint8."""
