@@ -73,8 +73,9 @@ def write_clip(out: Path, clip: str, stems, frames, labels) -> None:
 
 
 def make_crowd_clip(src: Path, out: Path, background: str, scale: float,
-                    length: int = 60) -> None:
-    """`background`'s object (id 1) and the six pasted people (ids 2-7)."""
+                    length: int = 60, name: str = "") -> None:
+    """`background`'s object (id 1) and the six pasted people (ids 2-7), as clip
+    `name` (default crowd-BACKGROUND)."""
     length = min([length, len(davis_frames(src, background))]
                  + [len(davis_frames(src, p)) - CROWD_DELAY for p in PEOPLE])
     frames, masks, stems = load_sequence(src, background, length)
@@ -86,7 +87,24 @@ def make_crowd_clip(src: Path, out: Path, background: str, scale: float,
         target = (width * (k + 0.5) / len(copies), height * (0.5 + 0.1 * (k % 2)))
         src_frames, src_masks, _ = load_sequence(src, person, length, start, mirror)
         paste_track(frames, labels, src_frames, src_masks, k + 2, scale, target)
-    write_clip(out, f"crowd-{background}", stems, frames, labels)
+    write_clip(out, name or f"crowd-{background}", stems, frames, labels)
+
+
+def make_crowds(src: Path, out: Path, part: str, scales: list[float]) -> None:
+    """The crowd clips: CROWD_BACKGROUNDS (--part all), or every sequence of the part
+    that is not a person's (the people themselves must be in the part too)."""
+    if part == "all":
+        backgrounds = CROWD_BACKGROUNDS
+    else:
+        if not all(in_part(p, part) for p in PEOPLE):
+            raise SystemExit(f"the people {', '.join(PEOPLE)} are not all in the {part} "
+                             "part: its crowd clips would mix the parts")
+        backgrounds = tuple(n for n in davis_sequences(src)
+                            if in_part(n, part) and n not in PEOPLE)
+    for background in backgrounds:
+        for scale in scales:
+            name = f"crowd-{background}" + (f"-{scale:g}" if len(scales) > 1 else "")
+            make_crowd_clip(src, out, background, scale, name=name)
 
 
 def main() -> None:
@@ -98,14 +116,15 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.6)
     parser.add_argument("--crowd", action="store_true",
                         help="seven-object clips: six pasted people, two of each")
-    parser.add_argument("--crowd-scale", type=float, default=0.45)
+    parser.add_argument("--crowd-scale", default="0.45",
+                        help="the people's scale; several (0.45,0.3): a clip for each, "
+                             "named crowd-BACKGROUND-SCALE")
     parser.add_argument("--part", default="all", choices=("selection", "report", "all"),
                         help="only the sequences of this part of the split (lgdk.eval.splits)")
     args = parser.parse_args()
     src, out = Path(args.src), Path(args.out)
     if args.crowd:
-        for background in CROWD_BACKGROUNDS:
-            make_crowd_clip(src, out, background, args.crowd_scale)
+        make_crowds(src, out, args.part, [float(s) for s in args.crowd_scale.split(",")])
         return
     names = [n for n in davis_sequences(src) if in_part(n, args.part)]
     clips = min(args.clips, len(names))

@@ -153,6 +153,10 @@ class InferenceConfig:
     window: float = _setting(
         0.0, "motion window (lgdk.infer.window): an object's mask fades beyond this many "
              "object sizes from its box in the previous frame; 0 for off")
+    window_near: float = _setting(
+        0.0, "the motion window, in object sizes, where the window of another object of "
+             "about the same size lies (lgdk.infer.window): an object may move into free "
+             "space further than onto a look-alike; 0: --window everywhere")
     flip: bool = _setting(False, "also process the mirrored frames and average")
     scales: tuple[int, ...] = _setting((), "shorter-side sizes to average, e.g. 480,600")
     amp: bool = _setting(False, "mixed precision (GPU)")
@@ -188,6 +192,8 @@ class InferenceConfig:
             (self.max_memory >= 0, f"--max-memory must be 0 or more, not {self.max_memory}"),
             (self.encode_every >= 0, f"--encode-every must be 0 (memory frames only) or "
                                      f"more, not {self.encode_every}"),
+            (self.window_near >= 0, f"--window-near must be 0 (off) or a positive number "
+                                    f"of object sizes, not {self.window_near}"),
             (self.window >= 0, f"--window must be 0 (off) or a positive number of object "
                                f"sizes, not {self.window}"),
             (self.max_objects >= 1, f"--max-objects must be at least 1, not "

@@ -53,6 +53,52 @@ def test_an_object_absent_from_the_previous_frame_has_no_window():
     assert penalty[0, 0].min() < 0
 
 
+def two_objects(gap=40):
+    """(1, 2, 100, 300) probabilities: two 20x20 boxes, `gap` pixels apart along x."""
+    probs = boxed(height=100, width=300, box=(40, 60, 50, 70), objects=2)
+    probs[0, 1, 40:60, 70 + gap:90 + gap] = 1.0
+    return probs
+
+
+def test_the_near_window_is_tighter_only_where_another_object_is():
+    probs = two_objects(gap=40)  # reach 300/8 * 1.0 = 37.5; object 1 at columns 110-129
+    last, size = object_boxes(probs), (100, 300)
+    loose = window_penalty(last, size, 1.0)
+    near = window_penalty(last, size, 1.0, near=0.25)  # reach 9.4 near the other object
+    assert near[0, 0, 50, 69 + 30] < 0 == loose[0, 0, 50, 69 + 30]  # towards the other
+    assert near[0, 0, 50, 50 - 30] == 0 == loose[0, 0, 50, 50 - 30]  # into free space
+    assert near[0, 0, 50, 69 + 9] == 0  # within the near reach: untouched
+    assert torch.equal(near[0, 0, :, :30], loose[0, 0, :, :30])
+    assert near[0, 1, 50, 110 - 30] < 0 == near[0, 1, 50, 129 + 30]  # the same for both
+
+
+def test_one_object_or_no_near_window_is_the_plain_window():
+    one = boxed(height=100, width=300)
+    last = object_boxes(one)
+    assert torch.equal(window_penalty(last, (100, 300), 0.5, near=0.25),
+                       window_penalty(last, (100, 300), 0.5))
+    pair = object_boxes(two_objects())
+    assert torch.equal(window_penalty(pair, (100, 300), 0.5, near=0.0),
+                       window_penalty(pair, (100, 300), 0.5))
+
+
+def test_only_a_neighbour_of_about_the_same_size_tightens_the_window():
+    probs = two_objects(gap=40)
+    probs[0, 1, 10:90, 110:190] = 1.0  # object 1 now 80 pixels: four times object 0
+    last = object_boxes(probs)
+    near = window_penalty(last, (100, 300), 1.0, near=0.25)
+    loose = window_penalty(last, (100, 300), 1.0)
+    assert torch.equal(near, loose)
+
+
+def test_an_absent_neighbour_does_not_tighten_the_window():
+    probs = two_objects()
+    probs[0, 1] = 0  # the other object hidden
+    last = object_boxes(probs)
+    assert torch.equal(window_penalty(last, (100, 300), 1.0, near=0.25),
+                       window_penalty(last, (100, 300), 1.0))
+
+
 class RedEverywhere:
     """A step model whose object is whatever is red, wherever it is: the failure the
     window is for (a memory read that matches a look-alike far away)."""
@@ -93,6 +139,31 @@ def test_the_window_keeps_a_look_alike_far_away_out_of_the_mask(tiny_model, wind
     assert (labels[24:40, 130:146] == right_square).all()
 
 
+def two_red_neighbours(height=64, width=160):
+    """Two look-alike red squares 14 pixels apart, each its own object."""
+    frame = np.zeros((height, width, 3), np.uint8)
+    frame[24:40, 10:26, 0] = 255
+    frame[24:40, 40:56, 0] = 255
+    mask = np.zeros((height, width), np.uint8)
+    mask[24:40, 10:26] = 1
+    mask[24:40, 40:56] = 2
+    return frame, mask
+
+
+@pytest.mark.parametrize("near", [0.0, 0.25])
+def test_the_near_window_keeps_neighbouring_look_alikes_apart(tiny_model, near):
+    frame, mask = two_red_neighbours()  # each object's window (reach 20) covers the other
+    settings = InferenceConfig(size=0, window=1.0, window_near=near)
+    predictor = Predictor(RedEverywhere(tiny_model), settings)
+    predictor.step(frame, mask)
+    for _ in range(3):
+        labels = predictor.labels(predictor.step(frame))
+    apart = (labels[24:40, 10:26] == 1).all() and (labels[24:40, 40:56] == 2).all()
+    assert apart == bool(near)
+
+
 def test_a_negative_window_is_refused():
     with pytest.raises(ConfigError, match="--window"):
         InferenceConfig(window=-1)
+    with pytest.raises(ConfigError, match="--window-near"):
+        InferenceConfig(window_near=-0.5)

@@ -176,7 +176,8 @@ class Predictor(Streaming):
                 logits = logits.float()  # (1, N, ph, pw)
                 if self.settings.window and self._boxes is not None:
                     logits = logits + window_penalty(self._boxes, logits.shape[-2:],
-                                                      self.settings.window, self._given_side)
+                                                      self.settings.window, self._given_side,
+                                                      self.settings.window_near)
                 probs = aggregate(logits)
             else:
                 query = self.model.encode_query(x)

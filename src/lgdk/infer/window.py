@@ -13,6 +13,13 @@ An object absent from the previous frame (hidden, lost, or not yet given) has no
 it may come back anywhere. The side in the given mask keeps the window open for an object
 whose box shrank because a part of it (a paraglider's pilot under the wing) was missed for
 a frame, so that the part can come back. `window = 0` turns it off.
+
+`near` tightens the window where a pixel lies in the window of another object of about
+the same size (sides within a factor SIMILAR; people in a crowd): there the reach is
+`near` object sizes instead of `window`, so that a mask spreads onto a look-alike beside
+it less far than into free space. An object alone, or among objects of other sizes, keeps
+its plain window. Off by default: it gained on pasted crowds and lost on real ones
+(docs/results.md).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import torch
 
 SLOPE = 8.0  # logits lost for every further reach beyond the window
 MIN_SIDE_FRACTION = 1 / 8  # the reach of a tiny object is that of one this large
+SIMILAR = 2.0  # `near`: neighbours whose side is within this factor of an object's
 
 
 class Boxes(NamedTuple):
@@ -49,23 +57,42 @@ def object_boxes(probs: torch.Tensor) -> Boxes:
 
 
 def window_penalty(last: Boxes, size: tuple[int, int], window: float,
-                   given_side: torch.Tensor | None = None) -> torch.Tensor:
+                   given_side: torch.Tensor | None = None, near: float = 0.0) -> torch.Tensor:
     """Logit offsets (B, N, H, W) for a frame of `size` (H, W): 0 within each object's
     reach of its box in the previous frame (`last`), negative beyond. `given_side`: (B, N)
-    each object's side in its given mask."""
+    each object's side in its given mask. `near`: the window (in object sizes) where a
+    pixel lies within the window of another object of about the same size (a look-alike
+    in a crowd): a mask spreads onto such a neighbour less far than into free space (0:
+    `window` everywhere)."""
+    side = last.side() if given_side is None else torch.maximum(last.side(), given_side)
+    lost_y, lost_x = _losses(last, size, window, side)  # (B, N, H), (B, N, W)
+    loose = -torch.maximum(lost_y[..., :, None], lost_x[..., None, :])  # (B, N, H, W)
+    if not near or last.seen.shape[1] < 2:
+        return loose
+    tight_y, tight_x = _losses(last, size, near, side)
+    tight = -torch.maximum(tight_y[..., :, None], tight_x[..., None, :])
+    # where each object's window is, per axis (separable): (B, N, H) and (B, N, W)
+    seen = last.seen[..., None]
+    in_y, in_x = ((lost_y == 0) & seen).float(), ((lost_x == 0) & seen).float()
+    ratio = side[:, :, None] / side[:, None, :].clamp(min=1)  # (B, N, N): n's side / j's
+    alike = (ratio <= SIMILAR) & (ratio >= 1 / SIMILAR)
+    alike &= ~torch.eye(side.shape[1], dtype=torch.bool, device=side.device)
+    # how many look-alikes' windows cover each pixel, for each object: (B, N, H, W)
+    covered = torch.einsum("bnj,bjy,bjx->bnyx", alike.float(), in_y, in_x)
+    return torch.where(covered > 0, tight, loose)
+
+
+def _losses(last: Boxes, size: tuple[int, int], window: float,
+            side: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits each object loses along y (B, N, H) and along x (B, N, W) for `window`
+    (none for an object not seen); a pixel loses the larger of its two."""
     height, width = size
-    side = last.side()
-    if given_side is not None:
-        side = torch.maximum(side, given_side)
     reach = window * side.clamp(min=MIN_SIDE_FRACTION * max(height, width))  # (B, N)
     y = torch.arange(height, device=reach.device, dtype=reach.dtype)
     x = torch.arange(width, device=reach.device, dtype=reach.dtype)
-    # logits lost along each axis (none for an object not seen), then the larger of the
-    # two: beyond the reach along either axis (the window is the box grown by the reach)
     scale = torch.where(last.seen, SLOPE / reach, 0.0)[..., None]  # (B, N, 1)
-    lost_y = _beyond(y, last.y0, last.y1, reach) * scale  # (B, N, H)
-    lost_x = _beyond(x, last.x0, last.x1, reach) * scale  # (B, N, W)
-    return -torch.maximum(lost_y[..., :, None], lost_x[..., None, :])  # (B, N, H, W)
+    return (_beyond(y, last.y0, last.y1, reach) * scale,
+            _beyond(x, last.x0, last.x1, reach) * scale)
 
 
 def _beyond(position: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
