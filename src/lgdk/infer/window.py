@@ -66,11 +66,10 @@ def window_penalty(last: Boxes, size: tuple[int, int], window: float,
     `window` everywhere)."""
     side = last.side() if given_side is None else torch.maximum(last.side(), given_side)
     lost_y, lost_x = _losses(last, size, window, side)  # (B, N, H), (B, N, W)
-    loose = -torch.maximum(lost_y[..., :, None], lost_x[..., None, :])  # (B, N, H, W)
+    loose = _spread(lost_y, lost_x)  # (B, N, H, W)
     if not near or last.seen.shape[1] < 2:
         return loose
-    tight_y, tight_x = _losses(last, size, near, side)
-    tight = -torch.maximum(tight_y[..., :, None], tight_x[..., None, :])
+    tight = _spread(*_losses(last, size, near, side))
     # where each object's window is, per axis (separable): (B, N, H) and (B, N, W)
     seen = last.seen[..., None]
     in_y, in_x = ((lost_y == 0) & seen).float(), ((lost_x == 0) & seen).float()
@@ -85,7 +84,7 @@ def window_penalty(last: Boxes, size: tuple[int, int], window: float,
 def _losses(last: Boxes, size: tuple[int, int], window: float,
             side: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The logits each object loses along y (B, N, H) and along x (B, N, W) for `window`
-    (none for an object not seen); a pixel loses the larger of its two."""
+    (none for an object not seen)."""
     height, width = size
     reach = window * side.clamp(min=MIN_SIDE_FRACTION * max(height, width))  # (B, N)
     y = torch.arange(height, device=reach.device, dtype=reach.dtype)
@@ -93,6 +92,12 @@ def _losses(last: Boxes, size: tuple[int, int], window: float,
     scale = torch.where(last.seen, SLOPE / reach, 0.0)[..., None]  # (B, N, 1)
     return (_beyond(y, last.y0, last.y1, reach) * scale,
             _beyond(x, last.x0, last.x1, reach) * scale)
+
+
+def _spread(lost_y: torch.Tensor, lost_x: torch.Tensor) -> torch.Tensor:
+    """Per-axis losses (B, N, H), (B, N, W) -> offsets (B, N, H, W): a pixel loses the
+    larger of its two (the window is the box grown by the reach along both axes)."""
+    return -torch.maximum(lost_y[..., :, None], lost_x[..., None, :])
 
 
 def _beyond(position: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
