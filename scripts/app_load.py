@@ -6,7 +6,8 @@
    frames), drawing the object's tight box on frame 0, propagating and downloading the
    masks: each client's mean J over the clip, its wall time, and the server's peak
    resident memory over that before;
-3. bad requests: each must be a 4xx with a JSON error, the server serving after them;
+3. the abuse list of `scripts/app_abuse.py` (the one the tests send): each request must
+   be answered 4xx with a JSON error within 5 s, the server serving after them;
 4. a second server on a non-loopback address answers 403 without its token.
 
     python scripts/app_load.py --sequence ../shared/data/davis2016/dev-val/*/cows \
@@ -34,6 +35,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from app_abuse import abuse_cases  # beside this script
 from PIL import Image
 
 
@@ -63,7 +65,7 @@ def main() -> None:
     try:
         report["sessions"] = open_sessions(server, temp, args.pages)
         report["clients"] = clients(server, video, truth, args.clients)
-        report["bad_requests"] = bad_requests(server, video)
+        report["bad_requests"] = bad_requests(server)
     finally:
         server.stop()
     report["leftover_temp_mb"] = folder_mb(temp)
@@ -105,16 +107,19 @@ class Server:
         text = Path(f"/proc/{self.process.pid}/status").read_text()
         return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024
 
-    def call(self, path, body=None, data=None, headers=None):
+    def call(self, path, body=None, data=None, headers=None, method=None, timeout=1800):
         if body is not None:
             data, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
         request = urllib.request.Request(self.base + path, data=data, headers=headers or {},
-                                         method="POST" if data is not None else "GET")
+                                         method=method or ("POST" if data is not None
+                                                           else "GET"))
         try:
-            with urllib.request.urlopen(request, timeout=1800) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
+        except OSError as error:  # no answer in time, or the connection dropped
+            return 0, str(error).encode()
 
     def stop(self) -> None:
         self.process.terminate()
@@ -192,34 +197,25 @@ def upload(server: Server, sid: str, path: Path, name: str | None = None):
                        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
-def bad_requests(server: Server, video: Path) -> dict:
+def bad_requests(server: Server) -> dict:
+    """The abuse list (`scripts/app_abuse.py`, as the tests send it): each answer's status,
+    whether it is a JSON error, and its seconds; then whether the page is still served."""
     sid = json.loads(server.call("/api/session", data=b"")[1])["session"]
-    text = video.with_name("notes.txt")
-    text.write_text("not a video")
-    truncated = video.with_name("truncated.mp4")
-    truncated.write_bytes(video.read_bytes()[:2000])
-    cases = {
-        "unknown session": lambda: server.call("/api/nope/frame/0.jpg"),
-        "frame out of range": lambda: server.call(f"/api/{sid}/frame/999.jpg"),
-        "negative frame": lambda: server.call(f"/api/{sid}/mask/-1.png"),
-        "box off the frame": lambda: server.call(f"/api/{sid}/box", {
-            "frame": 0, "object": 1, "box": [5000, 5000, 6000, 6000]}),
-        "text as a video": lambda: upload(server, sid, text),
-        "truncated mp4": lambda: upload(server, sid, truncated),
-        "broken zip": lambda: upload(server, sid, text, "frames.zip"),
-        "propagate with no object": lambda: server.call(f"/api/{sid}/propagate", data=b""),
-        "unknown download": lambda: server.call(f"/api/{sid}/download/nothing"),
-        "malformed json": lambda: server.call(f"/api/{sid}/box", data=b"{", headers={
-            "Content-Type": "application/json"}),
-    }
     answers = {}
-    for name, request in cases.items():
-        status, body = request()
+    for case in abuse_cases():
+        headers = {"Content-Type": case.content_type} if case.content_type else {}
+        began = time.perf_counter()
+        status, body = server.call(case.path.format(sid=sid), data=case.body,
+                                   headers=headers, method=case.method, timeout=60)
         try:
-            has_error = "error" in json.loads(body) or "detail" in json.loads(body)
-        except ValueError:
+            has_error = bool(json.loads(body).get("error"))
+        except (ValueError, AttributeError):
             has_error = False
-        answers[name] = {"status": status, "json_error": has_error}
+        answers[case.name] = {"status": status, "json_error": has_error,
+                              "seconds": round(time.perf_counter() - began, 3)}
+    answers["all 4xx with a JSON error within 5 s"] = all(
+        400 <= a["status"] < 500 and a["json_error"] and a["seconds"] < 5
+        for a in answers.values())
     answers["still serving"] = server.call("/")[0] == 200
     return answers
 

@@ -176,3 +176,46 @@ def test_limits_must_be_positive():
         AppSettings(max_sessions=0)
     with pytest.raises(UserError, match="--max-running"):
         AppSettings(max_running=-1)
+
+
+def test_edits_past_the_limits_are_refused_before_any_pixel_changes(tmp_path, tiny_model):
+    s = Session(tmp_path / "s", Gate(tiny_model), AppSettings(
+        prompt_method="grabcut", max_points=3, max_radius=10, max_clicks=2, max_objects=2))
+    s.load(iter(clip().frames), fps=10)
+    s.paint(0, 1, [(20, 20)], radius=5)
+    before = s.labels(0).copy()
+    refusals = [
+        (lambda: s.paint(0, 1, [(1, 1)] * 4, 3), "--max-points"),
+        (lambda: s.paint(0, 1, [(1, 1)], 11), "--max-radius"),
+        (lambda: s.paint(0, 1, [(1, 1)], float("nan")), "--max-radius"),
+        (lambda: s.paint(0, 1, [(0, 0), (1e12, 5)], 3), "far off"),
+        (lambda: s.paint(0, 255, [(1, 1)], 3), "ids are 1-254"),
+        (lambda: s.box(0, 0, (1, 1, 9, 9)), "ids are 1-254"),
+        (lambda: s.paint(5, 2, [(60, 40)], 3) or s.paint(0, 3, [(70, 40)], 3),
+         "2 objects is this app's limit"),
+        (lambda: s.click(0, 1, float("nan"), 5, True), "outside the 96x64 frame"),
+    ]
+    for edit, message in refusals:
+        with pytest.raises(UserError, match=message):
+            edit()
+        assert (s.labels(0) == before).all()
+    s.click(0, 1, 22, 22, True)  # the refused click was not kept
+    s.click(0, 1, 80, 50, False)
+    with pytest.raises(SessionError, match="--max-clicks"):
+        s.click(0, 1, 24, 24, True)
+
+
+def test_a_brush_stroke_covers_what_lies_within_its_radius(tmp_path, tiny_model):
+    s = Session(tmp_path / "s", Gate(tiny_model))
+    s.load(iter(clip(height=120, width=160).frames), fps=10)
+    points, radius = [(10.5, 20.25), (90, 70), (150, 30)], 7.5
+    s.paint(0, 4, points, radius)
+    yy, xx = np.mgrid[:120, :160]
+    distance = np.full((120, 160), np.inf)
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):  # to each segment, exactly
+        t = np.clip(((xx - x0) * (x1 - x0) + (yy - y0) * (y1 - y0))
+                    / ((x1 - x0) ** 2 + (y1 - y0) ** 2), 0, 1)
+        distance = np.minimum(distance, np.hypot(xx - x0 - t * (x1 - x0),
+                                                 yy - y0 - t * (y1 - y0)))
+    painted = s.labels(0) == 4
+    assert painted[distance <= radius - 1].all() and not painted[distance > radius + 1].any()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lgdk.app.limits import AppSettings
 from lgdk.app.session import Session, SessionError
 from lgdk.app.uploads import load_upload
 from lgdk.data.masks import read_mask
@@ -19,7 +20,7 @@ from tests.app.conftest import clip, tight_box
 
 
 def session_on(tmp_path, make_predictor, c, name="s"):
-    s = Session(tmp_path / name, make_predictor, prompt_method="grabcut")
+    s = Session(tmp_path / name, make_predictor, AppSettings(prompt_method="grabcut"))
     s.load(iter(c.frames), fps=10)
     return s
 
@@ -171,7 +172,7 @@ def test_bad_requests_are_clear_errors(tmp_path, make_tiny_predictor):
         s.click(0, 1, 10, 10, positive=False)  # a negative click alone starts nothing
     with pytest.raises(SessionError, match="frame 99 does not exist"):
         s.box(99, 1, (1, 1, 5, 5))
-    short = Session(tmp_path / "short", make_tiny_predictor, max_frames=3)
+    short = Session(tmp_path / "short", make_tiny_predictor, AppSettings(max_frames=3))
     with pytest.raises(VideoError, match="more than 3 frames"):
         short.load(iter(c.frames), fps=10)
 
@@ -221,7 +222,7 @@ def test_the_app_the_cli_and_the_python_api_give_the_same_masks(tmp_path, tiny_c
     make = lambda: make_predictor(models, settings, "cpu")  # noqa: E731
     segment_from_prompts(make, tmp_path / "frames", [ObjectPrompt(1, box=Box(*box))],
                          tmp_path / "api", 2, "grabcut", progress=False)
-    s = Session(tmp_path / "app", make, prompt_method="grabcut")
+    s = Session(tmp_path / "app", make, AppSettings(prompt_method="grabcut"))
     s.load_source(open_frames(tmp_path / "frames"))
     s.box(2, 1, box)
     s.propagate()
@@ -249,7 +250,7 @@ def test_downloads_carry_the_uploads_rate_and_sound_and_prores_keeps_alpha(
     from tests.video.test_writer import RATE, probe, prores_alpha, source_with_sound
 
     src = source_with_sound(tmp_path / "clip.mp4")
-    s = Session(tmp_path / "s", make_tiny_predictor, prompt_method="grabcut")
+    s = Session(tmp_path / "s", make_tiny_predictor, AppSettings(prompt_method="grabcut"))
     load_upload(s, src, "clip.mp4")
     s.paint(0, 1, [(30, 20)], radius=8)
     s.propagate()

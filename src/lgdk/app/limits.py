@@ -42,6 +42,13 @@ class AppSettings:
                "in MB")
     min_free_mb: int = _setting(
         1000, "an upload or download that would leave less free disk than this is refused")
+    max_body_kb: int = _setting(
+        512, "largest request body a page may send besides an upload, in KB")
+    max_upload_parts: int = _setting(
+        4, "parts of an upload's form at most (the file is one of them)")
+    max_points: int = _setting(5000, "points in one brush stroke at most")
+    max_radius: float = _setting(500.0, "widest brush radius, in the frame's pixels")
+    max_clicks: int = _setting(100, "clicks on one object of one frame at most")
     max_objects: int = _setting(MAX_OBJECTS, "", flag=False)  # `lgdk app`: the model's
     prompt_method: str = _setting(DEFAULT_METHOD, "", flag=False)
     demo_frames: int = _setting(30, "", flag=False)

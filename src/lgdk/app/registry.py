@@ -47,8 +47,7 @@ class Sessions:
     def create(self) -> tuple[str, Session]:
         self.expire()
         sid = secrets.token_urlsafe(16)
-        session = Session(self.root / sid, self.make_predictor, self.settings.prompt_method,
-                          self.settings.max_frames, self.settings.max_objects, self.queue,
+        session = Session(self.root / sid, self.make_predictor, self.settings, self.queue,
                           self.disk)
         with self.lock:
             victim = self._make_room()

@@ -3,9 +3,10 @@
 
 Each page load creates its own session (several tabs or users never share a video). The
 client names frames by number, never by path. Every error a user can cause is a JSON
-`{"error": message}` with a 4xx status (413 for an upload over a limit, 503 when every
-session is busy, 403 without the token); anything else is logged here and answered with
-a short 500, never a stack trace.
+`{"error": message}` with a 4xx status (413 for a body or upload over a limit, 503 when
+every session is busy, 403 without the token); anything else is logged here and answered
+with a short 500, never a stack trace. Each limit (`AppSettings`) is checked before the
+work it bounds starts.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from PIL import Image
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lgdk.app.access import TokenGate
+from lgdk.app.bodies import BodyLimit
 from lgdk.app.limits import AppSettings, DiskFull
 from lgdk.app.registry import AppBusy, Sessions
 from lgdk.app.uploads import TooLarge, load_upload, receive_upload
@@ -67,7 +70,8 @@ def create_app(make_predictor, settings: AppSettings | None = None,
     """The app: its page, then the routes of a session's life (create, upload, prompt,
     propagate, download), each group added by its own function. With a `token`, every
     request must carry it (`lgdk.app.access`)."""
-    sessions = Sessions(make_predictor, settings or AppSettings())
+    settings = settings or AppSettings()
+    sessions = Sessions(make_predictor, settings)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -76,7 +80,8 @@ def create_app(make_predictor, settings: AppSettings | None = None,
 
     app = FastAPI(title="lgdk", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.sessions = sessions
-    if token:
+    app.add_middleware(BodyLimit, limit=settings.max_body_kb << 10)
+    if token:  # added last, so checked first: no body is read without the token
         app.add_middleware(TokenGate, token=token)
     add_error_handlers(app)
     add_page_routes(app)
@@ -98,6 +103,15 @@ def add_error_handlers(app: FastAPI) -> None:
                              f"{e.get('msg', 'invalid')}" for e in exc.errors()[:3])
         return JSONResponse({"error": f"the request is not what this app expects "
                              f"({problems})"}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        """FastAPI's own refusals (no such route, a body it cannot parse) as our errors."""
+        text = {404: f"no such page or API call: {request.method} {request.url.path}",
+                405: f"{request.method} is not how {request.url.path} is called"}.get(
+            exc.status_code, str(exc.detail))
+        return JSONResponse({"error": text}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
@@ -142,8 +156,7 @@ def add_session_routes(app: FastAPI, sessions: Sessions) -> None:
     async def upload(sid: str, request: Request):
         session = sessions.get(sid)
         folder = session.folder / "upload"
-        target, name = await receive_upload(request, folder, sessions.settings.max_upload_mb,
-                                            sessions.disk)
+        target, name = await receive_upload(request, folder, sessions.settings, sessions.disk)
         try:
             await run_in_threadpool(load_upload, session, target, name)
         finally:

@@ -10,6 +10,7 @@ stays flat on long videos), outputs built on demand. Propagation is the video jo
 
 from __future__ import annotations
 
+import math
 import shutil
 import threading
 import time
@@ -18,16 +19,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from lgdk.app.limits import DiskBudget
+from lgdk.app.limits import AppSettings, DiskBudget
 from lgdk.app.queue import Cancelled, PropagationQueue
 from lgdk.app.store import FrameStore
-from lgdk.config import MAX_OBJECTS
 from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
-from lgdk.prompts import DEFAULT_METHOD, mask_from_object_prompts, with_others_clicks
+from lgdk.prompts import mask_from_object_prompts, with_others_clicks
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
 from lgdk.video.cutout import CutoutWriter
 from lgdk.video.frames import Spill
@@ -36,6 +37,8 @@ from lgdk.video.sinks import OverlayWriter
 from lgdk.video.video_io import FrameSource
 
 SPILL_IN_MEMORY = 96 << 20  # bytes of frames a propagation keeps in memory
+MAX_ID = 254  # object ids a mask holds (255 is DAVIS's void)
+SUBPIXEL_BITS = 4  # a brush stroke's points are drawn to a sixteenth of a pixel
 
 
 class SessionError(UserError):
@@ -54,19 +57,18 @@ class Progress:
 
 class Session:
     """make_predictor() -> a fresh streaming predictor (the shipped model's by default).
+    `settings` bound what one edit may ask (objects, clicks, brush) before any work starts.
     With a `queue`, a propagation waits for its turn; with a `disk` budget, a video whose
     frames would not fit is refused (checked before and while they are written)."""
 
     def __init__(self, folder: Path, make_predictor: Callable[[], Streaming],
-                 prompt_method: str = DEFAULT_METHOD, max_frames: int = 3000,
-                 max_objects: int = MAX_OBJECTS, queue: PropagationQueue | None = None,
+                 settings: AppSettings | None = None, queue: PropagationQueue | None = None,
                  disk: DiskBudget | None = None) -> None:
         self.folder = Path(folder)
         self.make_predictor = make_predictor
-        self.prompt_method, self.max_frames, self.max_objects = (prompt_method, max_frames,
-                                                                 max_objects)
+        self.settings = settings = settings or AppSettings()
         self.queue, self.disk = queue, disk
-        self.store = FrameStore(self.folder, max_frames, disk)
+        self.store = FrameStore(self.folder, settings.max_frames, disk)
         self.given: dict[int, np.ndarray] = {}  # frame -> (H, W) ids the user gave
         self.prompts: dict[tuple[int, int], ObjectPrompt] = {}  # (frame, object) -> prompt
         self.edited: set[int] = set()  # given frames whose reach is to propagate again
@@ -144,38 +146,45 @@ class Session:
 
     def new_object_id(self) -> int:
         ids = self.object_ids()
-        if len(ids) >= self.max_objects:
+        if len(ids) >= self.settings.max_objects:
             raise SessionError(f"{len(ids)} objects is this app's limit")
         return next(i for i in range(1, 256) if i not in ids)
 
+    def _check_object(self, object_id: int) -> None:
+        """An id a mask can hold, and room for it when it is new."""
+        if not 1 <= object_id <= MAX_ID:
+            raise SessionError(f"object {object_id} is not an object id; ids are 1-{MAX_ID}")
+        ids = self.object_ids()
+        if object_id not in ids and len(ids) >= self.settings.max_objects:
+            raise SessionError(f"{len(ids)} objects is this app's limit; edit one of "
+                               f"objects {', '.join(map(str, ids))}")
+
     def box(self, index: int, object_id: int, box: tuple[float, float, float, float]) -> None:
         """A box around object `object_id` on frame `index` (a new box replaces its clicks)."""
-        self._check_idle()
-        self.prompts[(index, object_id)] = ObjectPrompt(object_id, box=Box(*box))
-        self._apply_prompt(index, object_id)
+        self._check_edit(index, object_id)
+        self._apply_prompt(index, ObjectPrompt(object_id, box=Box(*box)))
 
     def click(self, index: int, object_id: int, x: float, y: float, positive: bool) -> None:
         """A click; on an object that has a mask but no prompt here (a propagated result
         to correct), the clicks refine a box around its current mask."""
-        self._check_idle()
+        self._check_edit(index, object_id)
         prompt = self.prompts.get((index, object_id))
         if prompt is None:
-            current = self.labels(index)
-            prompt = ObjectPrompt(object_id, box=_box_around(current, object_id))
-            self.prompts[(index, object_id)] = prompt
-        prompt.clicks.append(Click(x, y, positive))
-        self._apply_prompt(index, object_id)
+            prompt = ObjectPrompt(object_id, box=_box_around(self.labels(index), object_id))
+        if len(prompt.clicks) >= self.settings.max_clicks:
+            raise SessionError(f"{len(prompt.clicks)} clicks on object {object_id} of this "
+                               "frame is this app's limit (--max-clicks); clear the frame or "
+                               "draw a new box")
+        clicks = [*prompt.clicks, Click(x, y, positive)]
+        self._apply_prompt(index, ObjectPrompt(object_id, prompt.box, clicks))
 
     def paint(self, index: int, object_id: int, points: list[tuple[float, float]],
               radius: float, erase: bool = False) -> None:
         """A brush stroke through `points` (frame pixels): paints the object, or erases it."""
-        self._check_idle()
+        self._check_edit(index, object_id)
+        check_stroke(points, radius, self.size, self.settings)
         mask = self._editable(index)
-        height, width = mask.shape
-        yy, xx = np.ogrid[:height, :width]
-        stroke = np.zeros((height, width), bool)
-        for x, y in _densify(points, radius):
-            stroke |= (xx - x) ** 2 + (yy - y) ** 2 <= radius ** 2
+        stroke = _stroke(points, radius, mask.shape)
         if erase:
             mask[stroke & (mask == object_id)] = 0
         else:
@@ -195,14 +204,23 @@ class Session:
             raise SessionError("propagation is running: wait for it or cancel it before "
                                "editing masks")
 
-    def _apply_prompt(self, index: int, object_id: int) -> None:
+    def _check_edit(self, index: int, object_id: int) -> None:
+        """An edit of object `object_id` on frame `index` may start now."""
+        self._check_idle()
+        self._check_index(index)
+        self._check_object(object_id)
+
+    def _apply_prompt(self, index: int, prompt: ObjectPrompt) -> None:
+        """The object's mask on the frame made again from its new prompt, which is kept
+        once it made one (a refused prompt leaves the frame as it was)."""
         frame = self.frame(index)
         mask = self._editable(index)
-        on_frame = [p for (i, _), p in self.prompts.items() if i == index]
-        prompt = with_others_clicks(self.prompts[(index, object_id)], on_frame)
-        ids = mask_from_object_prompts(frame, [prompt],
-                                       self.prompt_method, self.max_objects,
+        object_id = prompt.object_id
+        on_frame = [p for (i, o), p in self.prompts.items() if i == index and o != object_id]
+        ids = mask_from_object_prompts(frame, [with_others_clicks(prompt, on_frame)],
+                                       self.settings.prompt_method, self.settings.max_objects,
                                        self.make_predictor, others=mask)
+        self.prompts[(index, object_id)] = prompt
         mask[mask == object_id] = 0
         mask[ids == object_id] = object_id
         self._set_given(index, mask)
@@ -380,13 +398,40 @@ def _box_around(labels: np.ndarray | None, object_id: int) -> Box | None:
                min(width, xs.max() + 1 + pad_x), min(height, ys.max() + 1 + pad_y))
 
 
-def _densify(points: list[tuple[float, float]], radius: float) -> list[tuple[float, float]]:
-    """Points along the stroke at most half a radius apart, so that discs overlap."""
+def check_stroke(points: list[tuple[float, float]], radius: float, size: tuple[int, int],
+                 settings: AppSettings) -> None:
+    """Refuse a stroke past the app's limits before any pixel is drawn: at most
+    `max_points` points, each within a frame's width and height of the frame, and a
+    radius in (0, max_radius]."""
     if not points:
         raise PromptError("a brush stroke needs at least one point")
-    out = [points[0]]
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        steps = max(1, int(np.hypot(x1 - x0, y1 - y0) / max(0.5, radius / 2)))
-        out += [(x0 + (x1 - x0) * t / steps, y0 + (y1 - y0) * t / steps)
-                for t in range(1, steps + 1)]
-    return out
+    if len(points) > settings.max_points:
+        raise PromptError(f"a brush stroke of {len(points)} points is over this app's limit "
+                          f"of {settings.max_points} (--max-points); send shorter strokes")
+    if not (math.isfinite(radius) and 0 < radius <= settings.max_radius):
+        raise PromptError(f"brush radius {radius:g} is not in (0, {settings.max_radius:g}] "
+                          "pixels (--max-radius)")
+    height, width = size
+    for x, y in points:
+        if not (-width <= x <= 2 * width and -height <= y <= 2 * height):
+            raise PromptError(f"brush point {x:g},{y:g} is far off the {width}x{height} "
+                              "frame")
+
+
+def _stroke(points: list[tuple[float, float]], radius: float,
+            size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the pixels within `radius` of the polyline through `points`: the line
+    drawn one pixel wide on a canvas padded by the radius, then a distance transform; its
+    cost is the canvas's, whatever the stroke's length."""
+    height, width = size
+    pad = int(math.ceil(radius)) + 1
+    canvas = np.full((height + 2 * pad, width + 2 * pad), 255, np.uint8)
+    scale = 1 << SUBPIXEL_BITS
+    line = np.array([[round((x + pad) * scale), round((y + pad) * scale)]
+                     for x, y in points], np.int32)  # (N, 2) fixed point
+    cv2.polylines(canvas, [line.reshape(-1, 1, 2)], False, 0, 1, cv2.LINE_8, SUBPIXEL_BITS)
+    cx, cy = ((line + scale // 2) >> SUBPIXEL_BITS).T  # each point's own pixel (a dot too)
+    inside = (cx >= 0) & (cx < canvas.shape[1]) & (cy >= 0) & (cy < canvas.shape[0])
+    canvas[cy[inside], cx[inside]] = 0
+    distance = cv2.distanceTransform(canvas, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return distance[pad:pad + height, pad:pad + width] <= radius

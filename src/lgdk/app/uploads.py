@@ -12,9 +12,10 @@ import zipfile
 from pathlib import Path
 
 from python_multipart import MultipartParser
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
-from lgdk.app.limits import DiskBudget
+from lgdk.app.limits import AppSettings, DiskBudget
 from lgdk.app.session import Session
 from lgdk.data.layouts import natural_key
 from lgdk.errors import UserError
@@ -23,6 +24,7 @@ from lgdk.video.video_io import VIDEO_EXTS, VideoError, open_frames
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 RECHECK = 16 << 20  # bytes of an unannounced upload between two disk checks
 DRAIN_LIMIT = 4 << 30  # of a refused upload, read (and dropped) at most this much
+HEADER_LIMIT = 16 << 10  # bytes of one form part's headers
 
 
 class TooLarge(UserError):
@@ -30,10 +32,14 @@ class TooLarge(UserError):
 
 
 class Receiver:
-    """Writes the multipart form's `file` part to `target` as python-multipart parses it."""
+    """Writes the multipart form's `file` part to `target` as python-multipart parses it;
+    a form of more than `max_parts` parts, or a part's headers over HEADER_LIMIT bytes, is
+    refused as it arrives."""
 
-    def __init__(self, target: Path, limit_mb: int, disk: DiskBudget, announced: int) -> None:
+    def __init__(self, target: Path, limit_mb: int, disk: DiskBudget, announced: int,
+                 max_parts: int) -> None:
         self.target, self.limit_mb, self.disk = target, limit_mb, disk
+        self.max_parts, self.parts, self.header_bytes = max_parts, 0, 0
         self.size, self.checked = 0, max(announced, 0)
         self.name: str | None = None
         self.out = None
@@ -49,13 +55,27 @@ class Receiver:
             "on_part_end": self._part_end})
 
     def _part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > self.max_parts:
+            raise TooLarge(f"the upload's form has over {self.max_parts} parts, this app's "
+                           "limit (--max-upload-parts); send the video as the one field "
+                           "'file'")
         self.headers, self.header = {}, [b"", b""]
+        self.header_bytes = 0
 
     def _field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self.header[0] += data[start:end]
 
     def _value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self.header[1] += data[start:end]
+
+    def _count_header(self, size: int) -> None:
+        self.header_bytes += size
+        if self.header_bytes > HEADER_LIMIT:
+            raise TooLarge(f"a part of the upload's form has over {HEADER_LIMIT >> 10} KB of "
+                           "headers; send the video as a plain form field 'file'")
 
     def _header_end(self) -> None:
         self.headers[self.header[0].lower()] = self.header[1]
@@ -93,21 +113,25 @@ def too_large(limit_mb: int) -> TooLarge:
                     "shorter (or start the app with a larger --max-upload-mb)")
 
 
-async def receive_upload(request, folder: Path, limit_mb: int, disk: DiskBudget) -> tuple[
-        Path, str]:
+async def receive_upload(request, folder: Path, settings: AppSettings,
+                         disk: DiskBudget) -> tuple[Path, str]:
     """Stream the request's form field `file` to folder/upload.bin; (path, client's name).
     On any error nothing stays in `folder`, and the rest of the request is read and
     dropped, so that the client (a browser still sending) gets the error."""
     chunks = request.stream().__aiter__()
     try:
-        return await _receive(request, chunks, folder, limit_mb, disk)
+        return await _receive(request, chunks, folder, settings, disk)
     except UserError:
         await _drain(chunks)
         raise
 
 
-async def _receive(request, chunks, folder: Path, limit_mb: int, disk: DiskBudget):
-    announced = int(request.headers.get("content-length") or 0)
+async def _receive(request, chunks, folder: Path, settings: AppSettings, disk: DiskBudget):
+    limit_mb = settings.max_upload_mb
+    try:
+        announced = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        raise UserError("the upload's Content-Length is not a number") from None
     if announced > (limit_mb << 20) + (64 << 10):  # the form's own bytes besides the file
         raise too_large(limit_mb)
     kind, options = parse_options_header(request.headers.get("content-type", ""))
@@ -116,12 +140,18 @@ async def _receive(request, chunks, folder: Path, limit_mb: int, disk: DiskBudge
     disk.check(announced)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    receiver = Receiver(folder / "upload.bin", limit_mb, disk, announced)
+    receiver = Receiver(folder / "upload.bin", limit_mb, disk, announced,
+                        settings.max_upload_parts)
     try:
         receiver.start(options[b"boundary"])
-        async for chunk in chunks:
-            receiver.parser.write(chunk)
-        receiver.parser.finalize()
+        try:
+            async for chunk in chunks:
+                receiver.parser.write(chunk)
+            receiver.parser.finalize()
+        except FormParserError as exc:
+            raise UserError(f"the upload is not a well-formed multipart form ({exc}); send "
+                            "the video as the form field 'file' of multipart/form-data"
+                            ) from None
         receiver.close()
         if receiver.name is None:
             raise UserError("the upload has no file: send it as the form field 'file'")
