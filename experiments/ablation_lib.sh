@@ -18,7 +18,7 @@ train_stage() {  # preset, run folder, --set arguments...
   if [ -f "$dir/final.safetensors" ]; then return; fi
   local resume=(); [ -f "$dir/last.state.pt" ] && resume=(--resume)
   local sets=(); for s in "$@"; do sets+=(--set "$s"); done
-  "$LGDK" train --config "$preset" --out "$dir" --no-progress "${resume[@]}" "${sets[@]}"
+  "$LGDK" train --config "experiments/presets/$preset.yaml" --out "$dir" --no-progress "${resume[@]}" "${sets[@]}"
 }
 
 measure() {  # row, set, checkpoint, [lgdk segment arguments...] -> $OUT/<row>[-<set>].json

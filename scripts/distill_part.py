@@ -1,7 +1,8 @@
 """Give a trained model a cheaper part (memory encoder, ASPP): distil it from the model's own.
 
 usage: python scripts/distill_part.py --teacher RUN/final.safetensors
-           --config default-cpu-fast --out RUN_DIR [--part memory_encoder|decoder_entry]
+           --config experiments/presets/default-cpu-fast.yaml --out RUN_DIR
+           [--part memory_encoder|decoder_entry]
            [--iterations N] [--batch-size B]
 
 The student is the config's model (e.g. `memory_encoder: fast`, or `aspp_reduce: 128`)

@@ -9,7 +9,7 @@ usage: python scripts/eval_prompts.py [--root ../shared/data/davis2016/dev-val]
 
 Every --every-th annotated frame of every sequence (or every --every-th still of a folder
 of images + masks) is a test image, at most --limit of them; --part keeps the sequences
-(or stills) of one part of the split (`lgdk.eval.splits`: choose on `selection`, only
+(or stills) of one part of the split (`scripts/splits.py`: choose on `selection`, only
 report `report`). For each object the box is its mask's bounding box; all of an image's
 boxes go in together and each object is scored in the combined mask of ids. A corrective
 click goes where that object's mask is most wrong (the interior point of the largest
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from splits import in_part
 
 from lgdk.data.layouts import davis_frames, davis_sequences, image_mask_pairs, is_davis_layout
 from lgdk.data.masks import object_ids, read_mask
 from lgdk.eval.metrics import jaccard
-from lgdk.eval.splits import in_part
 from lgdk.infer.loading import load_models
 from lgdk.infer.tta import make_predictor
 from lgdk.prompts import DEFAULT_METHOD, METHODS, mask_from_object_prompts

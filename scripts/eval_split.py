@@ -6,7 +6,7 @@ usage: python scripts/eval_split.py NAME [--sizes 384,480,600]
            [--sets devval,dogs,small,clips] [--parts selection,report]
            [-- extra lgdk segment flags, e.g. --checkpoint C --window 0]
 
-Sets (each video in its part by its name, `lgdk.eval.splits`):
+Sets (each video in its part by its name, `scripts/splits.py`):
 - devval: the DAVIS-2016 dev-val sequences, one large object each;
 - dogs: DAVIS-2017 dogs-jump, 3 objects, every frame annotated (from its mp4);
 - small: dev-val objects pasted at 0.3 scale onto other dev-val videos of the same part
@@ -28,11 +28,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from splits import part_of
 
 from lgdk.data.masks import object_ids, read_mask, write_mask
 from lgdk.eval.davis import evaluate
 from lgdk.eval.metrics import jaccard
-from lgdk.eval.splits import part_of
 
 LGDK = str(Path(sys.executable).with_name("lgdk"))
 DEVVAL = Path("../shared/data/davis2016/dev-val")

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from splits import in_part
 
 from lgdk.data.layouts import davis_frames, davis_sequences
 from lgdk.data.masks import read_mask, write_mask
-from lgdk.eval.splits import in_part
 
 PEOPLE = ("breakdance", "dance-twirl", "parkour")
 CROWD_BACKGROUNDS = ("blackswan", "camel", "car-roundabout", "cows", "drift-straight")
@@ -120,7 +120,7 @@ def main() -> None:
                         help="the people's scale; several (0.45,0.3): a clip for each, "
                              "named crowd-BACKGROUND-SCALE")
     parser.add_argument("--part", default="all", choices=("selection", "report", "all"),
-                        help="only the sequences of this part of the split (lgdk.eval.splits)")
+                        help="only the sequences of this part of the split (scripts/splits.py)")
     args = parser.parse_args()
     src, out = Path(args.src), Path(args.out)
     if args.crowd:

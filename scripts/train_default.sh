@@ -3,12 +3,13 @@
 # repository root with ../shared/data/davis2016 beside it. Re-running resumes each stage.
 set -euo pipefail
 LGDK=${LGDK:-.venv/bin/lgdk}
-run_stage() {  # preset, run folder
+PRESETS=experiments/presets
+run_stage() {  # preset of experiments/presets, run folder
   if [ -f "$2/final.safetensors" ]; then echo "$2 done"; return; fi
   if [ -f "$2/last.state.pt" ]; then
-    "$LGDK" train --config "$1" --out "$2" --resume --no-progress
+    "$LGDK" train --config "$PRESETS/$1.yaml" --out "$2" --resume --no-progress
   else
-    "$LGDK" train --config "$1" --out "$2" --no-progress
+    "$LGDK" train --config "$PRESETS/$1.yaml" --out "$2" --no-progress
   fi
 }
 run_stage default-cpu-stage0 runs/default-stage0
@@ -18,7 +19,7 @@ run_stage default-cpu-stage2-long runs/default-stage2-long
 # the whole model fine-tuned briefly (about 40 more minutes)
 if [ ! -f runs/default-fast-distill/final.safetensors ]; then
   "${PYTHON:-.venv/bin/python}" scripts/distill_part.py \
-    --teacher runs/default-stage2-long/final.safetensors --config default-cpu-fast \
+    --teacher runs/default-stage2-long/final.safetensors --config $PRESETS/default-cpu-fast.yaml \
     --out runs/default-fast-distill --iterations 1500
 fi
 run_stage default-cpu-fast-tune runs/default-fast-tune

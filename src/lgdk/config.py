@@ -298,9 +298,6 @@ def config_from_json(text: str) -> Config:
     return from_dict(Config, data)
 
 
-EXPERIMENTS = Path("experiments") / "presets"  # a checkout's experiment presets, by name
-
-
 def preset_names() -> list[str]:
     """The package's presets (the paper's recipes)."""
     folder = resources.files("lgdk") / "configs"
@@ -308,8 +305,8 @@ def preset_names() -> list[str]:
 
 
 def _read_yaml(path_or_preset: str, beside: Path | None = None) -> dict[str, Any]:
-    """A YAML file, or a preset by name: beside the file that names it as its `base`, in
-    the package, or in a checkout's experiments/presets/."""
+    """A YAML file, or a preset by name: beside the file that names it as its `base`, or
+    in the package (the paper's recipes)."""
     path = Path(path_or_preset)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
@@ -327,13 +324,13 @@ def _read_yaml(path_or_preset: str, beside: Path | None = None) -> dict[str, Any
 
 def _find_preset(name: str, beside: Path | None) -> Path:
     places = [beside / f"{name}.yaml"] if beside is not None else []
-    places += [Path(str(resources.files("lgdk") / "configs" / f"{name}.yaml")),
-               EXPERIMENTS / f"{name}.yaml"]
+    places.append(Path(str(resources.files("lgdk") / "configs" / f"{name}.yaml")))
     for place in places:
         if place.is_file():
             return place
-    raise ConfigError(f"no preset named '{name}'; presets: {', '.join(preset_names())} (and "
-                      f"those of {EXPERIMENTS}/ when run from a checkout)")
+    raise ConfigError(f"no preset named '{name}'; presets: {', '.join(preset_names())}; or "
+                      "give a YAML file's path (a checkout's experiments keep theirs in "
+                      "experiments/presets/NAME.yaml)")
 
 
 def _deep_update(target: dict[str, Any], update: dict[str, Any]) -> None:

@@ -1,8 +1,7 @@
 """The selection / report split of the development data."""
 
 import pytest
-
-from lgdk.eval.splits import PARTS, REPORT, SELECTION, in_part, part_of
+from scripts.splits import PARTS, REPORT, SELECTION, in_part, part_of
 
 
 def test_the_split_is_fixed_by_name_and_halves_many_names():
