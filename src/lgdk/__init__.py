@@ -1,3 +1,3 @@
 """lgdk: Local and Global Dynamic Kernels for video object segmentation."""
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"

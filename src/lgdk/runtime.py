@@ -21,7 +21,7 @@ def keep_large_allocations(threshold: int = 1 << 30) -> bool:
     By default every tensor over 32 MB (a 480p feature map) is a new mapping whose pages
     fault in on first touch: in the default model's backbone, padding one 40 MB map took
     12 ms of which 10 were page faults, and the whole 480p step went from 225 to 197 ms
-    (docs/performance.md). Returns False where the C library is not glibc (nothing done).
+    (experiments/performance-log.md). Returns False where the C library is not glibc (nothing done).
     """
     mallopt = _mallopt()
     return bool(mallopt and mallopt(M_MMAP_THRESHOLD, threshold)

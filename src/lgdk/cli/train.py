@@ -7,7 +7,9 @@ from lgdk.cli.common import add_device_flag
 
 def add(sub) -> None:
     p = sub.add_parser("train", help="train a model (torchrun for several processes)")
-    p.add_argument("--config", required=True, help="preset name or YAML file")
+    p.add_argument("--config", required=True,
+                   help="a preset of the package by name (stage0, lite0-stage2, ...) or a "
+                        "YAML file")
     p.add_argument("--out", required=True, help="run folder (checkpoints, logs, config)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable)")

@@ -44,7 +44,7 @@ def size_for_precision(settings: InferenceConfig, device: str,
                        size_given: bool = False) -> InferenceConfig:
     """The settings with `cpu_float32_size` as their size where the model will run in
     float32 on a CPU and no size was given: the slowest arithmetic gets the smaller
-    size, so that a frame costs about the same on every CPU (docs/performance.md)."""
+    size, so that a frame costs about the same on every CPU (experiments/performance-log.md)."""
     if (size_given or not settings.cpu_float32_size or torch.device(device).type != "cpu"
             or resolve_precision(settings, device) != "float32"):
         return settings

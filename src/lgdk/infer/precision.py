@@ -1,6 +1,6 @@
 """The arithmetic a model runs in, decided once when it is loaded (`InferenceConfig.precision`).
 
-What is fast depends on the CPU (docs/performance.md, 2-core machines, 2 threads):
+What is fast depends on the CPU (experiments/performance-log.md, 2-core machines, 2 threads):
 - Intel CPUs with AMX (Xeon Sapphire Rapids and later) multiply bfloat16 matrices in tile
   units: a 2048^2 matrix product at 1,890 GFLOP/s in bfloat16 against 290 in float32, a
   dilated 3x3 convolution 512->64 at 30x54 in 0.67 against 3.2 ms.

@@ -19,7 +19,7 @@ the same size (sides within a factor SIMILAR; people in a crowd): there the reac
 `near` object sizes instead of `window`, so that a mask spreads onto a look-alike beside
 it less far than into free space. An object alone, or among objects of other sizes, keeps
 its plain window. Off by default: it gained on pasted crowds and lost on real ones
-(docs/results.md).
+(experiments/log.md).
 """
 
 from __future__ import annotations

@@ -225,9 +225,9 @@ class Backbone(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x: (B, in_chans, H, W), the first 3 channels an RGB image in 0..1, in any float
         dtype: normalised in it (one multiply-add pass: 0.7-1.2 against 1.9-4 ms at 480x864
-        for a subtraction and a division, docs/performance.md), then given to the layers in
-        the dtype of their weights (bfloat16 after `LGDK.use_dtype`, which casts the buffers
-        with them)."""
+        for a subtraction and a division, experiments/performance-log.md), then given to
+        the layers in the dtype of their weights (bfloat16 after `LGDK.use_dtype`, which
+        casts the buffers with them)."""
         scale = 1 / self.std.to(x.dtype)
         rgb = torch.addcmul(-self.mean.to(x.dtype) * scale, x[:, :3], scale)
         x = torch.cat([rgb, x[:, 3:]], dim=1) if x.shape[1] > 3 else rgb

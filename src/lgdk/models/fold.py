@@ -3,7 +3,7 @@
 In eval mode a BatchNorm is an affine map per channel, y = a * x + b, so the convolution
 that feeds it can absorb it: W' = a * W, bias' = a * bias + b. The network computes the
 same numbers with one pass over memory fewer per layer (the backbone of the default model:
-about a quarter less time on a CPU, see docs/performance.md).
+about a quarter less time on a CPU, see experiments/performance-log.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ later) multiply 8-bit integers four to a 32-bit lane in one instruction. oneDNN'
 convolution (`torch.ops.onednn.qconv_pointwise`, the operator PyTorch's own compiler
 lowers quantized convolutions to) ran a 3x3 convolution 512->64 (dilation 6) at 30x54 in
 0.42 ms against 1.70 in float32 on a 2-core AMD EPYC with AVX-512 VNNI, 256->256 at
-30x54 in 0.97 against 3.84 (docs/performance.md).
+30x54 in 0.97 against 3.84 (experiments/performance-log.md).
 
 `Int8Conv2d` replaces a float convolution (and the ReLU/ReLU6 fused into it): its weights
 are quantized once, per output channel, symmetric, to int8 and packed for oneDNN; each
@@ -35,7 +35,7 @@ def cpu_has_vnni() -> bool:
 
 def cpu_has_int8_products() -> bool:
     """Whether this CPU multiplies 8-bit integers in vectors (x86 AVX2 and later, VNNI or
-    not): where oneDNN's int8 kernels beat float32 (docs/performance.md)."""
+    not): where oneDNN's int8 kernels beat float32 (experiments/performance-log.md)."""
     return cpu_has_vnni() or "avx2" in cpu_flags()
 
 

@@ -67,7 +67,7 @@ def affinity_block_elements(cache: int | None = None) -> int:
     within BLOCK_BYTES. Larger blocks are larger matrix products (more efficient) until
     the block no longer stays in the cache for its top-k. On a 2-core AMD EPYC (32 MB L3)
     the 480p read with 10 memory frames took 71.4 ms in 8 MB blocks and 59.9 ms in
-    32 MB ones (docs/performance.md)."""
+    32 MB ones (experiments/performance-log.md)."""
     from lgdk.runtime import cache_bytes
 
     cache = cache_bytes(3) if cache is None else cache

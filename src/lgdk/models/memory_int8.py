@@ -4,7 +4,7 @@ inference below float32, `LGDK.use_int8_read`).
 At 480p with ten memory frames the float32 product of 1,620 query positions by 16,200
 memory positions took about 20 of the read's 38 ms on a 2-core AMD EPYC with AVX-512
 VNNI; oneDNN's int8 matrix product (`torch.ops.onednn.qlinear_pointwise`) takes about 4,
-and returns float32, so the top-k selection runs as before (docs/performance.md).
+and returns float32, so the top-k selection runs as before (experiments/performance-log.md).
 
 The int8 product only *chooses* the k positions: each memory position's key is quantized
 to int8 with a scale of its own, the query per tensor to uint8, and the L2 term -|m|^2 is

@@ -22,7 +22,7 @@ METHODS = ("learned+network", "learned", "network", "grabcut")
 DEFAULT_METHOD = "learned+network"
 # rounds of the segmentation network's refinement after each coarse method; none: no
 # refinement (GrabCut's colour model gains from a second round, the prompt network's
-# mask from the first: docs/results.md)
+# mask from the first: experiments/log.md)
 REFINE_ROUNDS = {"learned+network": 1, "network": 2}
 PROMPT_NET_METHODS = ("learned+network", "learned")  # the methods the prompt network starts
 

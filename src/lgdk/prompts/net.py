@@ -166,7 +166,7 @@ class PromptNet(nn.Module):
         applied inside its convolutions (`lgdk.models.fused_activation`) and channels-last
         tensors (oneDNN's own layout; `forward` makes its inputs so). The same masks in
         about half the time; it stays float32, since in bfloat16 its masks were worse
-        (docs/results.md)."""
+        (experiments/log.md)."""
         self.eval().requires_grad_(False)
         if next(self.parameters()).is_cpu:
             fuse_conv_activations(self.backbone)

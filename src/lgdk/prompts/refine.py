@@ -15,11 +15,11 @@ from lgdk.prompts.spec import ObjectPrompt, box_region
 ROUNDS = 2  # GrabCut's mask is refined twice; the prompt network's once (make.py)
 # the memory read sees an object through stride-16 cells: one fewer than this many cells
 # across at the processing size keeps its coarse mask (refined, a skier of 158 pixels fell
-# from IoU 0.57 to 0.20: docs/results.md)
+# from IoU 0.57 to 0.20: experiments/log.md)
 SMALLEST_CELLS = 4
 # a click pins a disc at most this share of its object's extent across: the frame's
 # disc (1% of its diagonal) swallowed a 158-pixel skier, whose IoU fell from 0.61 to 0.31
-# over three clicks (0.66 with this cap; shares 0.05-0.3 measured: docs/results.md)
+# over three clicks (0.66 with this cap; shares 0.05-0.3 measured: experiments/log.md)
 CLICK_SHARE = 0.1
 
 
