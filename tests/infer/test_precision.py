@@ -27,6 +27,7 @@ def test_auto_follows_the_cpu_and_is_float32_with_adapt(monkeypatch, bf16, produ
 
 @pytest.mark.parametrize("name", ["float32", "bfloat16", "int8"])
 def test_an_explicit_precision_is_kept_on_any_cpu(monkeypatch, name):
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
     for fast in (False, True):
         monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda fast=fast: fast)
         assert precision.resolve_precision(InferenceConfig(precision=name), "cpu") == name
@@ -46,10 +47,20 @@ def test_a_bad_precision_is_a_clear_error():
             InferenceConfig(precision=name, adapt_steps=3)
 
 
+def test_bfloat16_where_the_cpu_has_no_bfloat16_convolutions_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
+    with pytest.raises(UserError, match="--precision bfloat16 needs a CPU with bfloat16"):
+        precision.resolve_precision(InferenceConfig(precision="bfloat16"), "cpu")
+    assert precision.resolve_precision(InferenceConfig(precision="float32"), "cpu") == \
+        "float32"
+
+
 @pytest.mark.parametrize("name", ["bfloat16", "int8"])
 def test_the_shipped_model_in_a_lower_precision_gives_the_float32_masks(name):
     """Loaded with `precision`, the shipped model's parts run in it and its masks on a
     generated clip match float32's (a few border pixels may differ)."""
+    if name == "bfloat16" and not precision.cpu_has_bfloat16():
+        pytest.skip("this CPU has no bfloat16 convolutions (AVX2 only)")
     clip = generate_clip(np.random.default_rng(3), 128, 192, 5, 2)
     labels = {}
     for precision_ in ("float32", name):
@@ -67,7 +78,8 @@ def test_the_shipped_model_in_a_lower_precision_gives_the_float32_masks(name):
         assert (a == b).mean() > 0.98
 
 
-@pytest.mark.skipif(not fusion_available(), reason="PyTorch without oneDNN")
+@pytest.mark.skipif(not (fusion_available() and precision.cpu_has_bfloat16()),
+                    reason="PyTorch without oneDNN, or a CPU without bfloat16 convolutions")
 def test_fused_convolutions_run_in_bfloat16():
     conv = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8).to(torch.bfloat16)
     act = torch.nn.ReLU6()
@@ -98,8 +110,10 @@ def test_the_exportable_copy_of_a_bfloat16_model_is_float32():
     ("float32", False, "cuda", 480),
 ])
 def test_float32_on_a_cpu_runs_at_its_own_size_unless_a_size_is_given(
-        precision_, given, device, expected):
+        monkeypatch, precision_, given, device, expected):
     from lgdk.infer.loading import size_for_precision
+
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
 
     settings = InferenceConfig(size=480, cpu_float32_size=384, precision=precision_)
     if precision_ == "int8" and not int8_available():

@@ -60,6 +60,15 @@ def cpu_has_fast_bfloat16() -> bool:
     return cpu_has_amx() or {"AuthenticAMD", "avx512_bf16"} <= cpu_flags()
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_bfloat16() -> bool:
+    """Whether oneDNN has bfloat16 convolutions here at all (fast or not): AMX, AVX-512
+    (BW, VL and DQ) or AVX-NE-CONVERT; an AVX2-only CPU has none."""
+    flags = cpu_flags()
+    return (cpu_has_amx() or {"avx512bw", "avx512vl", "avx512dq"} <= flags
+            or "avx_ne_convert" in flags)
+
+
 def resolve_precision(settings: InferenceConfig, device: str | torch.device) -> str:
     """The arithmetic of the convolutional parts for these settings on this device:
     "float32", "bfloat16" or "int8"."""
@@ -67,6 +76,10 @@ def resolve_precision(settings: InferenceConfig, device: str | torch.device) -> 
     if settings.precision == INT8 and not (on_cpu and int8_available()):
         raise UserError("--precision int8 runs on a CPU with PyTorch's oneDNN int8 "
                         "convolutions; leave it out (auto) or use --device cpu")
+    if settings.precision == "bfloat16" and on_cpu and not cpu_has_bfloat16():
+        raise UserError("--precision bfloat16 needs a CPU with bfloat16 convolutions "
+                        "(AVX-512 or AVX-NE-CONVERT), which this one lacks; leave it out "
+                        "(auto picks int8 or float32 here)")
     if settings.precision != "auto":
         return settings.precision
     if not on_cpu or settings.adapt_steps:
