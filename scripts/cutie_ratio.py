@@ -7,11 +7,14 @@ The measure (the speed issues' definition): frames/s of `lgdk segment` on a 60-f
 one-object 854x480 clip with start-up excluded, i.e. 50 / (time of 60 frames - time of 10
 frames), times the time of one timm `resnet50` forward at 480x864 on 2 threads in the same
 run, times 2.3 (Cutie-base costs 2.15-2.42 such forwards a frame on both CPU kinds,
-measured side by side). Both clips are mp4 files cut from the same sequence and given the
-first frame's true mask; every `lgdk segment` is a fresh process, as a user runs it.
+measured side by side). Two ratios: against Cutie-base as it ships (its forwards in
+float32), and at equal arithmetic (its forwards as lgdk runs its own network here:
+BatchNorm folded, channels-last, in the precision `auto` picks on this CPU). Both clips
+are mp4 files cut from the same sequence and given the first frame's true mask; every
+`lgdk segment` is a fresh process, as a user runs it.
 
-Printed per size: the median wall time of the 10- and 60-frame runs, the frames/s, the
-resnet50 time and the ratio; with --json the same as a file.
+Printed: the two resnet50 times, and per size the median wall time of the 10- and
+60-frame runs, the frames/s and both ratios; with --json the same as a file.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import numpy as np
 from PIL import Image
 
 CUTIE_FORWARDS = 2.3  # resnet50 forwards at 480x864 per Cutie-base frame
+ARITHMETIC = {"ships": "float32 as Cutie ships",  # the reference's arithmetic: its name,
+              "equal": "{} channels-last as lgdk runs"}  # and what the table says of it
 WIDTH, HEIGHT = 854, 480
 LGDK = str(Path(sys.executable).with_name("lgdk"))  # the command a user runs
 
@@ -76,14 +81,47 @@ def segment_time(clip: Path, mask: Path, size: int, extra: list[str]) -> float:
         return time.perf_counter() - start
 
 
-def resnet50_time(repeats: int = 5) -> float:
-    """Median seconds of one timm resnet50 forward at 480x864 on 2 threads."""
+def resnet50(arithmetic: str):
+    """timm's resnet50 and an input at 480x864: as Cutie ships it ("ships": float32), or at
+    lgdk's arithmetic here ("equal": BatchNorm folded, channels-last, in the precision
+    `auto` picks on this CPU, as lgdk runs its own network)."""
     import timm
     import torch
 
-    torch.set_num_threads(2)
+    from lgdk.config import InferenceConfig
+    from lgdk.infer.precision import resolve_precision
+    from lgdk.models.fold import fold_batchnorm
+    from lgdk.models.int8 import convert_to_int8
+
     model = timm.create_model("resnet50", pretrained=False).eval()
     image = torch.randn(1, 3, 480, 864)
+    if arithmetic == "ships":
+        return model, image
+    fold_batchnorm(model)
+    model, image = (model.to(memory_format=torch.channels_last),
+                    image.contiguous(memory_format=torch.channels_last))
+    precision = resolve_precision(InferenceConfig(), "cpu")
+    if precision == "bfloat16":
+        model, image = model.to(torch.bfloat16), image.to(torch.bfloat16)
+    elif precision == "int8":
+        convert_to_int8(model)
+    return model, image
+
+
+def precision_here() -> str:
+    from lgdk.config import InferenceConfig
+    from lgdk.infer.precision import resolve_precision
+
+    return resolve_precision(InferenceConfig(), "cpu")
+
+
+def resnet50_time(arithmetic: str = "ships", repeats: int = 5) -> float:
+    """Median seconds of one timm resnet50 forward at 480x864 on 2 threads, in the
+    arithmetic `resnet50` names."""
+    import torch
+
+    torch.set_num_threads(2)
+    model, image = resnet50(arithmetic)
     times = []
     with torch.inference_mode():
         model(image)
@@ -107,32 +145,38 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     short, long, mask = make_clips(args.sequence, args.out)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
-    resnets = [resnet50_time()]
+    resnets = {kind: [resnet50_time(kind)] for kind in ARITHMETIC}
     runs = []
     for size in (int(s) for s in args.sizes.split(",")):
         t10, t60 = [], []
         for _ in range(args.repeats):  # interleaved, so that all see the same drift
             t10.append(segment_time(short, mask, size, args.extra))
             t60.append(segment_time(long, mask, size, args.extra))
-            resnets.append(resnet50_time())
+            for kind in ARITHMETIC:
+                resnets[kind].append(resnet50_time(kind))
         runs.append((size, t10, t60))
-    resnet = statistics.median(resnets)  # the reference timed between the runs
+    resnet = {kind: statistics.median(t) for kind, t in resnets.items()}  # between the runs
     rows = []
     for size, t10, t60 in runs:
         fps = 50 / (statistics.median(t60) - statistics.median(t10))
         rows.append({"size": size, "t10_s": statistics.median(t10),
                      "t60_s": statistics.median(t60), "fps": fps,
-                     "ratio": fps * resnet * CUTIE_FORWARDS})
-    print(f"resnet50 forward at 480x864, 2 threads: median {resnet * 1000:.1f} ms of "
-          f"{len(resnets)} timings between the runs ({min(resnets) * 1000:.0f}-"
-          f"{max(resnets) * 1000:.0f})")
-    print("| size | 10 frames s | 60 frames s | frames/s | x Cutie-base |")
-    print("|---|---|---|---|---|")
+                     **{f"ratio_{kind}": fps * resnet[kind] * CUTIE_FORWARDS
+                        for kind in ARITHMETIC}})
+    for kind, text in ARITHMETIC.items():
+        times = resnets[kind]
+        print(f"resnet50 forward at 480x864, 2 threads, {text.format(precision_here())}: "
+              f"median {resnet[kind] * 1000:.1f} ms of {len(times)} timings between the "
+              f"runs ({min(times) * 1000:.0f}-{max(times) * 1000:.0f})")
+    print("| size | 10 frames s | 60 frames s | frames/s | x Cutie-base as it ships | "
+          "x Cutie-base at equal arithmetic |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['size']} | {row['t10_s']:.2f} | {row['t60_s']:.2f} | {row['fps']:.2f} "
-              f"| {row['ratio']:.1f} |")
+              f"| {row['ratio_ships']:.1f} | {row['ratio_equal']:.1f} |")
     if args.json:
         args.json.write_text(json.dumps({"resnet50_s": resnets, "rows": rows,
+                                         "precision": precision_here(),
                                          "extra": args.extra}, indent=1))
 
 

@@ -33,6 +33,15 @@ def test_bench_reports_speed_split_flops_and_memory(tmp_path, tiny_checkpoint, c
     assert "backend pytorch" in printed
 
 
+def test_bench_with_several_objects_prints_each_objects_cost(tiny_checkpoint, capsys):
+    code = main(["bench", "--checkpoint", str(tiny_checkpoint), "--size", "32", "--frames",
+                 "3", "--objects", "3", "--long", "", "--no-first-mask"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "3 object(s)" in printed and "of one object's frames/s" in printed
+    assert "each object beyond the first adds" in printed
+
+
 def test_export_with_bad_arguments_is_one_line_and_exit_2(tmp_path, tiny_checkpoint, capsys):
     assert main(["export", "--onnx", str(tmp_path / "a.onnx"), "--frame-size", "85x"]) == 2
     assert "--frame-size must look like 854x480" in capsys.readouterr().err

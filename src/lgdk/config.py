@@ -157,6 +157,10 @@ class InferenceConfig:
         0.0, "the motion window, in object sizes, where the window of another object of "
              "about the same size lies (lgdk.infer.window): an object may move into free "
              "space further than onto a look-alike; 0: --window everywhere")
+    crop_share: float = _setting(
+        0.5, "decode an object only on a crop around its motion window when that crop is "
+             "under this share of the frame (lgdk.infer.window.object_crops; with "
+             "--window); 0 for every object on the whole frame")
     flip: bool = _setting(False, "also process the mirrored frames and average")
     scales: tuple[int, ...] = _setting((), "shorter-side sizes to average, e.g. 480,600")
     amp: bool = _setting(False, "mixed precision (GPU)")
@@ -196,6 +200,8 @@ class InferenceConfig:
                                     f"of object sizes, not {self.window_near}"),
             (self.window >= 0, f"--window must be 0 (off) or a positive number of object "
                                f"sizes, not {self.window}"),
+            (0 <= self.crop_share <= 1, f"--crop-share must be a share of the frame in "
+                                        f"0-1 (0: off), not {self.crop_share}"),
             (self.max_objects >= 1, f"--max-objects must be at least 1, not "
                                     f"{self.max_objects}"),
             (all(s >= 16 for s in self.scales), f"--scales must be shorter sides of 16 "

@@ -59,9 +59,9 @@ def test_a_frame_read_before_its_mask_is_encoded_again_after_adapting(tiny_model
     model, known = p.models[0], []
     step = model.step
 
-    def recording_step(frame, bank, query=None):
+    def recording_step(frame, bank, query=None, crops=None):
         known.append(query is not None)
-        return step(frame, bank, query)
+        return step(frame, bank, query, crops)
 
     model.step = recording_step
     p.step(c.frames[0], c.labels[0])

@@ -109,7 +109,7 @@ class RedEverywhere:
     def encode_query(self, frame):
         return self.model.encode_query(frame)
 
-    def step(self, frame, bank, query=None):
+    def step(self, frame, bank, query=None, crops=None):
         red = (frame[:, :1] > 0.5) & (frame[:, 1:2] < 0.5)  # (1, 1, H, W)
         logits = torch.where(red, 4.0, -4.0).expand(1, bank.num_objects, -1, -1)
         return logits, query if query is not None else self.model.encode_query(frame)

@@ -23,7 +23,9 @@ def add_bench(sub) -> None:
     p.add_argument("--adapt", dest="adapt_steps", type=int, default=None, metavar="STEPS",
                    help="also time --adapt STEPS before propagation")
     p.add_argument("--frames", type=int, default=200)
-    p.add_argument("--objects", type=int, default=1)
+    p.add_argument("--objects", type=int, default=1,
+                   help="objects in the clip; above 1 the same frames are timed with one "
+                        "object too, and the cost of each further object is printed")
     p.add_argument("--long", default="500,10000",
                    help="frame counts for the long-video memory check ('' to skip)")
     p.add_argument("--first-mask", action=argparse.BooleanOptionalAction, default=True,
@@ -51,6 +53,8 @@ def run_bench(args) -> int:
     if not args.onnx:  # FLOPs are counted on PyTorch operations
         report["flops_per_frame"] = bench.frame_flops(model, settings, device, args.objects)
     report.update(bench.speed(model, settings, device, args.frames, args.objects))
+    if args.objects > 1:  # the same frames with one object, right after: each one's cost
+        report["one_object"] = bench.speed(model, settings, device, args.frames, 1)
     if "flops_per_frame" in report:
         achieved = report["flops_per_frame"] * report["fps"] / 1e9
         report["achieved_gflops"] = achieved

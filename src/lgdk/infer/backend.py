@@ -33,11 +33,14 @@ class StepModel(Protocol):
         """The frame's encoding, for a frame read before any object is known."""
         ...
 
-    def step(self, frame: torch.Tensor, bank: MemoryBank,
-             query: QueryEncoding | None = None) -> tuple[torch.Tensor, QueryEncoding]:
+    def step(self, frame: torch.Tensor, bank: MemoryBank, query: QueryEncoding | None = None,
+             crops: list[tuple[int, int, int, int] | None] | None = None,
+             ) -> tuple[torch.Tensor, QueryEncoding]:
         """Logits (1, N, H, W) of the bank's N objects, and the frame's encoding. query:
         this frame's encoding when it is known already (the frame read again); a backend
-        may skip its query encoder with it."""
+        may skip its query encoder with it. crops: per object, the cells of the stride-16
+        grid (r0, r1, c0, c1) outside which its logits do not matter, or None; a backend
+        may decode it there only."""
         ...
 
     def memorize(self, frame_index: int, frame: torch.Tensor, query: QueryEncoding,

@@ -20,7 +20,7 @@ from lgdk.config import InferenceConfig
 from lgdk.data.masks import VOID
 from lgdk.errors import UserError
 from lgdk.infer.backend import StepModel
-from lgdk.infer.window import Boxes, object_boxes, window_penalty
+from lgdk.infer.window import Boxes, object_boxes, object_crops, window_penalty
 from lgdk.models.memory_bank import MemoryBank, MemoryPolicy
 from lgdk.models.network import PAD_MULTIPLE, aggregate
 
@@ -140,6 +140,9 @@ class Predictor(Streaming):
         self._frame: tuple | None = None  # where the frame last read lies in memory
         self._boxes: Boxes | None = None  # the objects' boxes in the last frame memorised
         self._given_side = torch.zeros(1, 0, device=self.device)  # (1, N) in given masks
+        # objects decoded on crops: where the model can, and the window says where they are
+        self.crop_share = self.settings.crop_share if getattr(
+            getattr(model, "decoder", None), "decodes_crops", False) else 0.0
 
     @property
     def processing_side(self) -> int:
@@ -172,7 +175,7 @@ class Predictor(Streaming):
         self._frame = _where(frame)
         with torch.autocast(self.device.type, enabled=self.autocast):
             if self.bank.num_objects:
-                logits, query = self.model.step(x, self.bank, known)
+                logits, query = self.model.step(x, self.bank, known, crops=self._crops(x))
                 logits = logits.float()  # (1, N, ph, pw)
                 if self.settings.window and self._boxes is not None:
                     logits = logits + window_penalty(self._boxes, logits.shape[-2:],
@@ -184,6 +187,17 @@ class Predictor(Streaming):
                 probs = torch.ones(1, 1, *x.shape[-2:], device=self.device)
         self._pending = (resolution, x, query)
         return probs
+
+    def _crops(self, x: torch.Tensor) -> list | None:
+        """Where each object is decoded this frame: around its motion window where that is
+        a small part of the frame (`lgdk.infer.window.object_crops`), else everywhere."""
+        if not (self.crop_share and self.settings.window and self._boxes is not None):
+            return None
+        boxes = self._boxes
+        if boxes.seen.shape[1] < self.bank.num_objects:  # objects given on this frame
+            return None
+        return object_crops(boxes, x.shape[-2:], self.settings.window,
+                            self.crop_share, self._given_side)
 
     def _read_before(self, frame: np.ndarray, x: torch.Tensor):
         """The query encoding of the frame last read when `frame` is that frame again (the

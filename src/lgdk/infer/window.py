@@ -31,6 +31,8 @@ import torch
 SLOPE = 8.0  # logits lost for every further reach beyond the window
 MIN_SIDE_FRACTION = 1 / 8  # the reach of a tiny object is that of one this large
 SIMILAR = 2.0  # `near`: neighbours whose side is within this factor of an object's
+CROP_REACHES = 2.0  # a crop holds the window and this many reaches more (SLOPE each)
+CELL = 16  # pixels of a cell of the stride-16 grid that crops are cut along
 
 
 class Boxes(NamedTuple):
@@ -114,3 +116,31 @@ def _extent(occupied: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     last = torch.where(occupied, position, float("-inf")).amax(dim=2)
     none = ~occupied.any(dim=2)
     return first.masked_fill(none, 0), last.masked_fill(none, 0)
+
+
+def object_crops(last: Boxes, size: tuple[int, int], window: float, share: float,
+                 given_side: torch.Tensor | None = None) -> list[tuple[int, int, int, int]
+                                                                  | None]:
+    """Where each object of a one-frame batch need be decoded in a frame of `size` (H, W),
+    multiples of CELL: its window grown by CROP_REACHES reaches (beyond it the window has
+    taken 8 logits a reach more), as cells (r0, r1, c0, c1) of the stride-16 grid; None
+    (the whole frame) for an object not seen in the last frame, or whose crop would be
+    `share` of the frame or more."""
+    height, width = size
+    side = last.side() if given_side is None else torch.maximum(last.side(), given_side)
+    reach = window * side.clamp(min=MIN_SIDE_FRACTION * max(height, width))  # (1, N)
+    grow = (1 + CROP_REACHES) * reach
+    rows, cols = height // CELL, width // CELL
+    crops = []
+    for n in range(side.shape[1]):
+        if not last.seen[0, n]:
+            crops.append(None)
+            continue
+        g = float(grow[0, n])
+        r0 = max(0, int((float(last.y0[0, n]) - g) // CELL))
+        r1 = min(rows, int((float(last.y1[0, n]) + g) // CELL) + 1)
+        c0 = max(0, int((float(last.x0[0, n]) - g) // CELL))
+        c1 = min(cols, int((float(last.x1[0, n]) + g) // CELL) + 1)
+        small = (r1 - r0) * (c1 - c0) < share * rows * cols
+        crops.append((r0, r1, c0, c1) if small else None)
+    return crops

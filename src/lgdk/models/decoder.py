@@ -42,11 +42,15 @@ class ASPP(nn.Module):
         self.pool = nn.Conv2d(width, branch, 1)
         self.fuse = nn.Conv2d(branch * (len(rates) + 2), out_dim, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, in_dim, h, w); mean: (B, in_dim, 1, 1), the image pooling's input when x
+        is a crop of a larger map (its mean; without a reduction only)."""
         if self.reduce is not None:
             x = F.relu(self.reduce(x))  # (B, reduce, h, w)
         outs = [F.relu(b(x)) for b in self.branches]
-        pooled = F.relu(self.pool(x.mean(dim=(2, 3), keepdim=True)))
+        if mean is None:
+            mean = x.mean(dim=(2, 3), keepdim=True)
+        pooled = F.relu(self.pool(mean))
         pooled = pooled.expand(-1, -1, x.shape[2], x.shape[3])
         outs.append(pooled.contiguous(memory_format=memory_format_of(outs[0])))
         return self.fuse(torch.cat(outs, dim=1))
@@ -95,19 +99,40 @@ class Decoder(nn.Module):
         self.refine4 = Refine(c4, dim // 2, dim // 4)
         self.out_dim = dim // 4
 
+    @property
+    def decodes_crops(self) -> bool:
+        """Whether `objects` can decode a crop as the whole map would there: its entry's
+        image pooling then needs the whole map's mean, known without a reduction, and no
+        other object's readout is seen."""
+        entry = self.entry
+        return self.others is None and (not isinstance(entry, ASPP) or entry.reduce is None)
+
     def forward(
         self, x16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, n_objects: int,
         others16: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x16: (B*N, Cin, h, w); f8, f4: (B, C, ...); others16: (B*N, others_dim, h, w),
         used when the decoder has `others` -> (B*N, dim/4, H/4, W/4)."""
-        x = self.entry(x16)
+        s8, s4 = self.skips(f8, f4)
+        return self.objects(x16, repeat_objects(s8, n_objects), repeat_objects(s4, n_objects),
+                            others16)
+
+    def skips(self, f8: torch.Tensor, f4: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The object-independent part, once per frame: (B, dim/2, H/8, W/8) and
+        (B, dim/4, H/4, W/4)."""
+        return self.refine8.skip_features(f8), self.refine4.skip_features(f4)
+
+    def objects(self, x16: torch.Tensor, s8: torch.Tensor, s4: torch.Tensor,
+                others16: torch.Tensor | None = None,
+                mean16: torch.Tensor | None = None) -> torch.Tensor:
+        """The per-object part: x16 (B*N, Cin, h, w), skips s8, s4 of the same region
+        (B*N, ...) -> (B*N, dim/4, 4h, 4w); mean16: (B*N, Cin, 1, 1), x16's mean over the
+        whole map when x16 is a crop of it (`decodes_crops`)."""
+        x = self.entry(x16, mean16) if mean16 is not None else self.entry(x16)
         if self.others is not None:
             x = x + self.others(others16)
         x = self.compress(x)
-        s8 = repeat_objects(self.refine8.skip_features(f8), n_objects)
         x = self.refine8(s8, x)
-        s4 = repeat_objects(self.refine4.skip_features(f4), n_objects)
         return self.refine4(s4, x)
 
 

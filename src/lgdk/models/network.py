@@ -30,6 +30,7 @@ from lgdk.models.tensor_layout import memory_format_of, repeat_objects
 PAD_MULTIPLE = 16
 ABSENT_LOGIT = -30.0  # logit of an object that is not there: probability ~1e-13
 TRAINING_POLICY = MemoryPolicy()  # every frame encoded and kept
+Cells = tuple[int, int, int, int]  # (r0, r1, c0, c1): rows and columns of the stride-16 grid
 
 
 class LGDK(nn.Module):
@@ -160,12 +161,41 @@ class LGDK(nn.Module):
         local_feature: torch.Tensor,
         out_size: tuple[int, int],
         present: torch.Tensor | None = None,
+        crops: list[Cells | None] | None = None,
     ) -> torch.Tensor:
         """readout: (B, N, Cv, h, w) -> logits (B, N, H, W) in float32; present: (B, N)
-        bool, the objects whose readouts the others see (default: all)."""
-        b, n = readout.shape[:2]
+        bool, the objects whose readouts the others see (default: all). crops: per object,
+        the cells of the stride-16 grid (r0, r1, c0, c1) it is decoded in, or None for the
+        whole frame; elsewhere its logits are ABSENT_LOGIT (used where
+        `decoder.decodes_crops`; B = 1)."""
         global_feature = self._to_parts(global_feature)
         local_feature = self._to_parts(local_feature)
+        skips = self.decoder.skips(query.f8, query.f4)  # once for every object
+        if crops is None or not self.decoder.decodes_crops or not any(crops):
+            return self._decode_whole(query, skips, readout, global_feature, local_feature,
+                                      out_size, present)
+        b, n = readout.shape[:2]
+        logits = torch.full((b, n, *out_size), ABSENT_LOGIT, device=readout.device)
+        whole = [i for i, cells in enumerate(crops) if cells is None]
+        if whole:
+            logits[:, whole] = self._decode_whole(
+                query, skips, readout[:, whole], _objects(global_feature, whole),
+                _objects(local_feature, whole), out_size)
+        value_mean = query.value.mean(dim=(2, 3), keepdim=True)  # (B, Cv, 1, 1)
+        for i, cells in enumerate(crops):
+            if cells is not None:
+                r0, r1, c0, c1 = cells
+                logits[:, i:i + 1, 16 * r0:16 * r1, 16 * c0:16 * c1] = self._decode_crop(
+                    query, skips, value_mean, readout[:, i], _objects(global_feature, [i]),
+                    _objects(local_feature, [i]), cells)
+        return logits
+
+    def _decode_whole(self, query: QueryFeatures, skips: tuple[torch.Tensor, torch.Tensor],
+                      readout: torch.Tensor, global_feature: torch.Tensor | None,
+                      local_feature: torch.Tensor | None, out_size: tuple[int, int],
+                      present: torch.Tensor | None = None) -> torch.Tensor:
+        """Every object of `readout` (B, N, Cv, h, w) over the whole frame -> (B, N, H, W)."""
+        b, n = readout.shape[:2]
         qv = repeat_objects(query.value, n)  # (B*N, Cv, h, w)
         x16 = torch.cat([readout.flatten(0, 1), qv], dim=1)
         x16 = x16.contiguous(memory_format=memory_format_of(qv))
@@ -173,10 +203,29 @@ class LGDK(nn.Module):
         if self.decoder.others is not None:
             others = others_maximum(readout, present).flatten(0, 1)  # (B*N, Cv, h, w)
             others = others.contiguous(memory_format=memory_format_of(qv))
-        feats = self.decoder(x16, query.f8, query.f4, n, others)  # (B*N, D, H/4, W/4)
+        s8, s4 = (repeat_objects(s, n) for s in skips)
+        feats = self.decoder.objects(x16, s8, s4, others)  # (B*N, D, H/4, W/4)
         logits = self._to_memory(self.kernel_head(feats, global_feature, local_feature))
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         return logits.view(b, n, *out_size)
+
+    def _decode_crop(self, query: QueryFeatures, skips: tuple[torch.Tensor, torch.Tensor],
+                     value_mean: torch.Tensor, readout: torch.Tensor,
+                     global_feature: torch.Tensor | None, local_feature: torch.Tensor | None,
+                     cells: Cells) -> torch.Tensor:
+        """One object's readout (B, Cv, h, w) decoded in its cells only -> its logits there
+        (B, 1, 16 (r1 - r0), 16 (c1 - c0)). The image pooling sees the whole map's mean, so
+        that a crop differs from the whole frame only near its border."""
+        r0, r1, c0, c1 = cells
+        mean16 = torch.cat([readout.mean(dim=(2, 3), keepdim=True), value_mean], dim=1)
+        x16 = torch.cat([readout[:, :, r0:r1, c0:c1], query.value[:, :, r0:r1, c0:c1]], dim=1)
+        x16 = x16.contiguous(memory_format=memory_format_of(query.value))
+        s8, s4 = skips
+        feats = self.decoder.objects(x16, s8[:, :, 2 * r0:2 * r1, 2 * c0:2 * c1],
+                                     s4[:, :, 4 * r0:4 * r1, 4 * c0:4 * c1], None, mean16)
+        logits = self._to_memory(self.kernel_head(feats, global_feature, local_feature))
+        size = (16 * (r1 - r0), 16 * (c1 - c0))  # (B, 1, 4h', 4w') -> pixels
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
     def memorize(
         self,
@@ -193,20 +242,22 @@ class LGDK(nn.Module):
         key = self._to_memory(query.key)
         bank.update(frame_index, key, value, features, as_memory, permanent)
 
-    def step(self, frame: torch.Tensor, bank: MemoryBank,
-             query: QueryFeatures | None = None) -> tuple[torch.Tensor, QueryFeatures]:
+    def step(self, frame: torch.Tensor, bank: MemoryBank, query: QueryFeatures | None = None,
+             crops: list[Cells | None] | None = None) -> tuple[torch.Tensor, QueryFeatures]:
         """Predict logits (B, N, H, W) for a frame from the bank's memory; query: the
-        frame's encoding, when it is known already."""
+        frame's encoding, when it is known already; crops: where each object is decoded
+        (`decode`)."""
         query = self.encode_query(frame) if query is None else query
-        return self._predict(frame, query, bank), query
+        return self._predict(frame, query, bank, crops=crops), query
 
     def _predict(self, frame: torch.Tensor, query: QueryFeatures, bank: MemoryBank,
-                 present: torch.Tensor | None = None) -> torch.Tensor:
+                 present: torch.Tensor | None = None,
+                 crops: list[Cells | None] | None = None) -> torch.Tensor:
         """Logits (B, N, H, W); present: (B, N) bool, the objects that are not padding
         (training batches; default: all)."""
         readout = self.read(query, bank)
         return self.decode(query, readout, bank.global_feature, bank.local_feature,
-                           tuple(frame.shape[-2:]), present)
+                           tuple(frame.shape[-2:]), present, crops)
 
     # ---- a whole clip, as in training -----------------------------------------------
     def forward(self, frames: torch.Tensor, first_masks: torch.Tensor,
@@ -234,6 +285,11 @@ class LGDK(nn.Module):
                 probs = log_probs.exp()[:, 1:]
                 self.memorize(t, frames[:, t], query, probs, bank, as_memory)
         return torch.stack(outputs, dim=1)
+
+
+def _objects(features: torch.Tensor | None, index: list[int]) -> torch.Tensor | None:
+    """Some objects' eq.-1 features (B, n, Cv) of all (B, N, Cv); None stays None."""
+    return None if features is None else features[:, index]
 
 
 def aggregate_log(logits: torch.Tensor) -> torch.Tensor:

@@ -86,11 +86,12 @@ class OnnxModel:
         out = self._run_step(frame, keys, values, feature, feature)
         return GraphQuery(out["key"], out["f16"])
 
-    def step(self, frame: torch.Tensor, bank: MemoryBank,
-             query: GraphQuery | None = None) -> tuple[torch.Tensor, GraphQuery]:
+    def step(self, frame: torch.Tensor, bank: MemoryBank, query: GraphQuery | None = None,
+             crops: list | None = None) -> tuple[torch.Tensor, GraphQuery]:
         """Logits (1, N, H, W) for a frame; objects that appeared on different frames read
         different memory, so each such group is one run of the step graph. The graph
-        encodes the frame itself: a known `query` is not used."""
+        encodes the frame itself (a known `query` is not used) and decodes every object on
+        the whole frame (`crops` are not used)."""
         parts, out = [], None
         for objects, keys, values in bank.per_group():
             index = torch.tensor(objects)

@@ -22,8 +22,12 @@ from lgdk.data.procedural import generate_clip
 from lgdk.infer.predictor import Predictor
 from lgdk.models.int8 import revert_int8
 
-PARTS = {"query_encoder": "query encoder", "memory_encoder": "memory encoder",
-         "reader": "memory read", "kernel_head": "kernels + head", "decoder": "decoder"}
+# the modules each part of the split is timed on (none calls another of its list)
+DECODER = ("entry", "compress", "refine8", "refine4", "refine8.skip", "refine8.skip_block",
+           "refine4.skip", "refine4.skip_block")
+PARTS = {"query encoder": ("query_encoder",), "memory encoder": ("memory_encoder",),
+         "memory read": ("reader",), "kernels + head": ("kernel_head",),
+         "decoder": tuple(f"decoder.{name}" for name in DECODER)}
 
 
 class PartTimer:
@@ -33,26 +37,27 @@ class PartTimer:
         self.totals: dict[str, float] = defaultdict(float)
         self.device = device
         self.handles = []
-        for attr, label in PARTS.items():
-            module = getattr(model, attr)
-            self.handles.append(module.register_forward_pre_hook(self._start(label)))
-            self.handles.append(module.register_forward_hook(self._stop(label)))
+        for label, names in PARTS.items():
+            for name in names:
+                module = model.get_submodule(name)
+                self.handles.append(module.register_forward_pre_hook(self._start(name)))
+                self.handles.append(module.register_forward_hook(self._stop(name, label)))
         self._started: dict[str, float] = {}
 
     def _sync(self) -> None:
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    def _start(self, label):
+    def _start(self, name):
         def hook(module, args):
             self._sync()
-            self._started[label] = time.perf_counter()
+            self._started[name] = time.perf_counter()
         return hook
 
-    def _stop(self, label):
+    def _stop(self, name, label):
         def hook(module, args, output):
             self._sync()
-            self.totals[label] += time.perf_counter() - self._started.pop(label)
+            self.totals[label] += time.perf_counter() - self._started.pop(name)
         return hook
 
     def close(self) -> None:
@@ -233,6 +238,12 @@ def format_report(report: dict) -> str:
         lines.append(f"FLOPs/frame {report['flops_per_frame'] / 1e9:.2f} G; dense matmul "
                      f"{peak}; reached {report['achieved_gflops']:.1f} GFLOP/s = "
                      f"{100 * report['hardware_fraction']:.1f}% of the {of} matmul")
+    if "one_object" in report:
+        one, n = report["one_object"], report["objects"]
+        lines.append(f"{n} objects at {report['fps'] / one['fps']:.2f} of one object's "
+                     f"frames/s ({one['fps']:.2f}); each object beyond the first adds "
+                     f"{(report['median_ms'] - one['median_ms']) / (n - 1):.1f} ms a frame "
+                     f"(medians {report['median_ms']:.1f} against {one['median_ms']:.1f})")
     lines.append(f"peak resident memory {report['peak_rss_mb']:.0f} MB")
     if "first_mask" in report:
         f = report["first_mask"]
