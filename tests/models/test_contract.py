@@ -151,6 +151,10 @@ def _close_probabilities(exact, changed) -> None:
 def test_bfloat16_parts_keep_a_float32_memory_and_close_probabilities(variant):
     """`use_dtype(bfloat16)`: the convolutional parts in bfloat16, the memory, its read and
     the probabilities in float32, and the probabilities near the float32 model's."""
+    from lgdk.infer.precision import cpu_has_bfloat16
+
+    if not cpu_has_bfloat16():
+        pytest.skip("this CPU has no bfloat16 convolutions (AVX2 only)")
     exact, half = _float32_and_changed(variant, lambda m: m.use_dtype(torch.bfloat16))
     assert half.decoder.parameters().__next__().dtype == torch.bfloat16
     _close_probabilities(exact, half)
