@@ -158,7 +158,7 @@ class InferenceConfig:
              "about the same size lies (lgdk.infer.window): an object may move into free "
              "space further than onto a look-alike; 0: --window everywhere")
     crop_share: float = _setting(
-        0.5, "decode an object only on a crop around its motion window when that crop is "
+        0.0, "decode an object only on a crop around its motion window when that crop is "
              "under this share of the frame (lgdk.infer.window.object_crops; with "
              "--window); 0 for every object on the whole frame")
     flip: bool = _setting(False, "also process the mirrored frames and average")
