@@ -28,11 +28,12 @@ from typing import NamedTuple
 
 import torch
 
+from lgdk.models.network import CELL
+
 SLOPE = 8.0  # logits lost for every further reach beyond the window
 MIN_SIDE_FRACTION = 1 / 8  # the reach of a tiny object is that of one this large
 SIMILAR = 2.0  # `near`: neighbours whose side is within this factor of an object's
 CROP_REACHES = 2.0  # a crop holds the window and this many reaches more (SLOPE each)
-CELL = 16  # pixels of a cell of the stride-16 grid that crops are cut along
 
 
 class Boxes(NamedTuple):
@@ -88,12 +89,18 @@ def _losses(last: Boxes, size: tuple[int, int], window: float,
     """The logits each object loses along y (B, N, H) and along x (B, N, W) for `window`
     (none for an object not seen)."""
     height, width = size
-    reach = window * side.clamp(min=MIN_SIDE_FRACTION * max(height, width))  # (B, N)
+    reach = _reach(side, size, window)  # (B, N)
     y = torch.arange(height, device=reach.device, dtype=reach.dtype)
     x = torch.arange(width, device=reach.device, dtype=reach.dtype)
     scale = torch.where(last.seen, SLOPE / reach, 0.0)[..., None]  # (B, N, 1)
     return (_beyond(y, last.y0, last.y1, reach) * scale,
             _beyond(x, last.x0, last.x1, reach) * scale)
+
+
+def _reach(side: torch.Tensor, size: tuple[int, int], window: float) -> torch.Tensor:
+    """(B, N) each object's reach in pixels: `window` times its side, or times an eighth
+    of the frame's longer side for a smaller object."""
+    return window * side.clamp(min=MIN_SIDE_FRACTION * max(size))
 
 
 def _spread(lost_y: torch.Tensor, lost_x: torch.Tensor) -> torch.Tensor:
@@ -128,8 +135,7 @@ def object_crops(last: Boxes, size: tuple[int, int], window: float, share: float
     `share` of the frame or more."""
     height, width = size
     side = last.side() if given_side is None else torch.maximum(last.side(), given_side)
-    reach = window * side.clamp(min=MIN_SIDE_FRACTION * max(height, width))  # (1, N)
-    grow = (1 + CROP_REACHES) * reach
+    grow = (1 + CROP_REACHES) * _reach(side, size, window)  # (1, N)
     rows, cols = height // CELL, width // CELL
     crops = []
     for n in range(side.shape[1]):

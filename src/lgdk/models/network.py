@@ -30,7 +30,8 @@ from lgdk.models.tensor_layout import memory_format_of, repeat_objects
 PAD_MULTIPLE = 16
 ABSENT_LOGIT = -30.0  # logit of an object that is not there: probability ~1e-13
 TRAINING_POLICY = MemoryPolicy()  # every frame encoded and kept
-Cells = tuple[int, int, int, int]  # (r0, r1, c0, c1): rows and columns of the stride-16 grid
+CELL = 16  # pixels of a cell of the stride-16 grid, the unit crops are cut in
+Cells = tuple[int, int, int, int]  # (r0, r1, c0, c1): rows and columns of that grid
 
 
 class LGDK(nn.Module):
@@ -185,7 +186,7 @@ class LGDK(nn.Module):
         for i, cells in enumerate(crops):
             if cells is not None:
                 r0, r1, c0, c1 = cells
-                logits[:, i:i + 1, 16 * r0:16 * r1, 16 * c0:16 * c1] = self._decode_crop(
+                logits[:, i:i + 1, CELL * r0:CELL * r1, CELL * c0:CELL * c1] = self._decode_crop(
                     query, skips, value_mean, readout[:, i], _objects(global_feature, [i]),
                     _objects(local_feature, [i]), cells)
         return logits
@@ -214,7 +215,7 @@ class LGDK(nn.Module):
                      global_feature: torch.Tensor | None, local_feature: torch.Tensor | None,
                      cells: Cells) -> torch.Tensor:
         """One object's readout (B, Cv, h, w) decoded in its cells only -> its logits there
-        (B, 1, 16 (r1 - r0), 16 (c1 - c0)). The image pooling sees the whole map's mean, so
+        (B, 1, CELL (r1 - r0), CELL (c1 - c0)). The image pooling sees the whole map's mean, so
         that a crop differs from the whole frame only near its border."""
         r0, r1, c0, c1 = cells
         mean16 = torch.cat([readout.mean(dim=(2, 3), keepdim=True), value_mean], dim=1)
@@ -224,7 +225,7 @@ class LGDK(nn.Module):
         feats = self.decoder.objects(x16, s8[:, :, 2 * r0:2 * r1, 2 * c0:2 * c1],
                                      s4[:, :, 4 * r0:4 * r1, 4 * c0:4 * c1], None, mean16)
         logits = self._to_memory(self.kernel_head(feats, global_feature, local_feature))
-        size = (16 * (r1 - r0), 16 * (c1 - c0))  # (B, 1, 4h', 4w') -> pixels
+        size = (CELL * (r1 - r0), CELL * (c1 - c0))  # (B, 1, 4h', 4w') -> pixels
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
     def memorize(
