@@ -25,7 +25,7 @@ import numpy as np
 from lgdk.app.limits import AppSettings, DiskBudget
 from lgdk.app.queue import Cancelled, PropagationQueue
 from lgdk.app.store import FrameStore
-from lgdk.data.masks import object_ids, read_mask, write_mask
+from lgdk.data.masks import VOID, object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Streaming
 from lgdk.prompts import mask_from_object_prompts, with_others_clicks
@@ -37,7 +37,6 @@ from lgdk.video.sinks import OverlayWriter
 from lgdk.video.video_io import FrameSource
 
 SPILL_IN_MEMORY = 96 << 20  # bytes of frames a propagation keeps in memory
-MAX_ID = 254  # object ids a mask holds (255 is DAVIS's void)
 SUBPIXEL_BITS = 4  # a brush stroke's points are drawn to a sixteenth of a pixel
 
 
@@ -152,8 +151,9 @@ class Session:
 
     def _check_object(self, object_id: int) -> None:
         """An id a mask can hold, and room for it when it is new."""
-        if not 1 <= object_id <= MAX_ID:
-            raise SessionError(f"object {object_id} is not an object id; ids are 1-{MAX_ID}")
+        if not 1 <= object_id < VOID:
+            raise SessionError(f"object {object_id} is not an object id; ids are "
+                               f"1-{VOID - 1}")
         ids = self.object_ids()
         if object_id not in ids and len(ids) >= self.settings.max_objects:
             raise SessionError(f"{len(ids)} objects is this app's limit; edit one of "
