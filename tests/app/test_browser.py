@@ -261,3 +261,67 @@ def uploaded_clip(tmp_path):
         writer.write(frame)
     writer.close()
     return tmp_path / "mine.mp4", clip.labels
+
+
+def test_the_strip_leads_to_a_frame_whose_correction_changes_its_neighbours(
+        app_url, browser, tmp_path):
+    """After a propagation the strip under the timeline marks each frame's doubt; a click
+    on its most doubtful frame shows that frame, a brush correction there is kept, and
+    propagating again changes the frames beside it."""
+    import io
+    import urllib.request
+
+    from PIL import Image
+    from scipy import ndimage
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    truth = generate_clip(np.random.default_rng(7), 360, 640, 30, num_objects=2).labels
+    status = lambda: browser.find_element(By.ID, "status").text  # noqa: E731
+    js = browser.execute_script
+    browser.get(app_url)
+    wait_for(lambda: "demo clip" in status(), "the demo clip")
+    canvas = browser.find_element(By.ID, "canvas")
+    scale = canvas.size["width"] / 640
+    centre = (canvas.size["width"] / 2, canvas.size["height"] / 2)
+    x0, y0, x1, y1 = tight_box(truth[0], 1)
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, x0 * scale - centre[0], y0 * scale - centre[1]).click_and_hold().move_by_offset(
+        (x1 - x0) * scale, (y1 - y0) * scale).release().perform()
+    wait_for(lambda: js("return !!document.body.dataset.session") and status() == "",
+             "the box's mask")
+    browser.find_element(By.ID, "propagate").click()
+    wait_for(lambda: status() == "propagated", "propagation")
+    wait_for(lambda: js("return state.worst.length > 0"), "the strip's doubts")
+    assert "least sure: frame" in browser.find_element(By.ID, "doubt-text").text
+    worst = js("return state.worst[0]")
+
+    strip = browser.find_element(By.ID, "strip")
+    x = (worst + 0.5) * strip.size["width"] / 30 - strip.size["width"] / 2
+    ActionChains(browser).move_to_element_with_offset(strip, x, 0).click().perform()
+    wait_for(lambda: browser.find_element(By.ID, "frame-number").text == f"frame {worst}",
+             "the strip's frame shown")
+
+    sid = js("return document.body.dataset.session")
+
+    def shown_mask(index):
+        with urllib.request.urlopen(f"{app_url}/api/{sid}/mask/{index}.png") as response:
+            return np.array(Image.open(io.BytesIO(response.read())))[..., 3] > 0
+
+    neighbours = [i for i in (worst - 1, worst + 1) if 0 < i < 30]
+    before = {i: shown_mask(i) for i in neighbours}
+    far = ndimage.distance_transform_edt(truth[worst] == 0)  # away from both objects
+    py, px = np.unravel_index(int(np.argmax(far[40:-40, 40:-40])), (280, 560))
+    py, px = py + 40, px + 40
+    js("document.querySelector('input[value=brush]').click();"
+       "document.getElementById('radius').value = 30;")
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, px * scale - centre[0], py * scale - centre[1]).click().perform()
+    wait_for(lambda: js(f"return state.doubts[{worst}] && state.doubts[{worst}].why") ==
+             "given", "the correction kept as a given frame")
+    assert shown_mask(worst)[py, px]
+    browser.find_element(By.ID, "propagate").click()
+    wait_for(lambda: all((shown_mask(i) != before[i]).any() for i in neighbours),
+             "the neighbours changed by the correction")
+    for i in neighbours:  # the painted blob carried on beside the corrected frame
+        assert shown_mask(i)[py - 10:py + 10, px - 10:px + 10].mean() > 0.5

@@ -188,3 +188,23 @@ def test_a_malformed_request_is_a_readable_error(server, body):
     status, answer = call(server, f"/api/{sid}/box", data=body,
                           headers={"Content-Type": "application/json"})
     assert status == 400 and "not what this app expects" in json.loads(answer)["error"]
+
+
+def test_the_doubt_strip_has_every_frame_after_a_propagation(server):
+    import time
+
+    sid = json.loads(call(server, "/api/session", data=b"")[1])["session"]
+    status, body = call(server, f"/api/{sid}/doubt")
+    assert status == 200 and json.loads(body)["worst"] == []  # nothing propagated yet
+    call(server, f"/api/{sid}/paint", {"frame": 0, "object": 1, "points": [[100, 100]],
+                                       "radius": 30})
+    assert call(server, f"/api/{sid}/propagate", data=b"")[0] == 200
+    deadline = time.time() + 120
+    while json.loads(call(server, f"/api/{sid}/progress")[1])["running"]:
+        assert time.time() < deadline
+        time.sleep(0.2)
+    doubt = json.loads(call(server, f"/api/{sid}/doubt")[1])
+    assert [f["frame"] for f in doubt["frames"]] == [0, 1, 2, 3]
+    assert doubt["frames"][0]["why"] == "given"
+    assert all(f["object"] == 1 for f in doubt["frames"][1:])
+    assert set(doubt["worst"]) <= {1, 2, 3}

@@ -262,3 +262,31 @@ def test_downloads_carry_the_uploads_rate_and_sound_and_prores_keeps_alpha(
     alpha = np.stack(prores_alpha(s.video("cutout_mov")))
     masks = np.stack([s.labels(i) > 0 for i in range(24)])
     assert ((alpha > 127) == masks).mean() > 0.97
+
+
+def test_each_propagated_frame_has_a_doubt_and_a_given_frame_is_sure(
+        tmp_path, make_tiny_predictor):
+    s = painted_and_propagated(tmp_path, make_tiny_predictor, 0)
+    doubts = s.doubts()
+    assert [d.frame for d in doubts] == list(range(8))
+    assert doubts[0].why == "given" and doubts[0].doubt == 0.0
+    assert all(d.object_id == 1 and 0.0 <= d.doubt <= 1.0 for d in doubts[1:])
+    s.paint(4, 1, [(30, 30)], radius=5)  # a correction: sure from now on
+    assert s.doubts()[4].why == "given"
+
+
+def test_a_whole_mask_given_replaces_the_frames_prompts_and_void_is_background(
+        tmp_path, make_tiny_predictor):
+    s = session_on(tmp_path, make_tiny_predictor, clip())
+    s.box(2, 1, (10, 10, 40, 40))
+    mask = np.zeros((64, 96), np.uint8)
+    mask[5:20, 5:20], mask[30:40, 60:80], mask[0, :] = 1, 3, 255
+    s.give_mask(2, mask)
+    assert np.array_equal(s.labels(2), np.where(mask == 255, 0, mask))
+    assert not s.prompts and s.edited == {2} and s.object_ids() == [1, 3]
+    with pytest.raises(SessionError, match="the mask is 10x10 but the frames are 96x64"):
+        s.give_mask(2, np.zeros((10, 10), np.uint8))
+    limited = Session(tmp_path / "t", make_tiny_predictor, AppSettings(max_objects=1))
+    limited.load(iter(clip().frames), fps=10)
+    with pytest.raises(SessionError, match="over this app's limit of 1"):
+        limited.give_mask(0, mask)

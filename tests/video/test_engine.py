@@ -144,3 +144,31 @@ def test_mask_with_the_frame_aspect_ratio_is_resized(tmp_path):
                                                                              np.uint8)))
     ids = MaskProvider(tmp_path / "m.png").get(0, "00000", (16, 24))
     assert ids.shape == (16, 24) and ids[0, 0] == 1 and ids[0, -1] == 0
+
+
+def test_the_report_gives_each_frames_doubt_from_the_same_run(tmp_path, tiny_model):
+    """`--report`: every frame in order, the given one sure, the others' objects measured
+    from the probabilities the masks came from."""
+    import json
+
+    write_clip(tmp_path)
+    segment_path(Predictor(tiny_model, InferenceConfig(size=0)), tmp_path / "frames",
+                 tmp_path / "gt" / "00000.png", tmp_path / "out", progress=False,
+                 report=tmp_path / "report.json")
+    content = json.loads((tmp_path / "report.json").read_text())
+    assert [f["name"] for f in content["frames"]] == [f"{i:05d}" for i in range(6)]
+    assert content["given"] == [0] and content["frames"][0]["why"] == "given"
+    for row in content["frames"][1:]:
+        assert set(row["objects"]) == {"1", "2"}
+        assert 0.0 <= row["doubt"] <= 1.0 and row["why"] in ("unsure", "area jump", "vanished")
+    assert all(0 < f <= 5 for f in content["worst"])
+
+
+@pytest.mark.parametrize("name, problem", [("report.txt", "ending in .json"),
+                                           ("missing/report.json", "does not exist")])
+def test_a_bad_report_path_is_refused_before_any_work(tmp_path, capsys, name, problem):
+    write_clip(tmp_path)
+    code = main(["segment", str(tmp_path / "frames"), "--mask", str(tmp_path / "gt/00000.png"),
+                 "--out", str(tmp_path / "out"), "--report", str(tmp_path / name)])
+    assert code != 0 and not (tmp_path / "out").exists()
+    assert problem in capsys.readouterr().err

@@ -200,3 +200,61 @@ def test_a_mask_past_the_videos_end_is_a_clear_error(tmp_path):
     job.give(9, square(1, 0, 0))
     with pytest.raises(UserError, match="only 4 frames; give a frame number below 4"):
         list(job.propagate())
+
+
+class Recording(Copying):
+    """Copying, and every step (which frame, which ids given) kept in `steps`."""
+
+    steps: list = []
+
+    def step(self, frame, mask=None):
+        ids = None if mask is None else sorted(int(v) for v in np.unique(mask))
+        Recording.steps.append((frame.tobytes(), ids, Copying.made))
+        return super().step(frame, mask)
+
+
+def test_every_pass_holds_the_given_frames_on_both_sides(tmp_path):
+    """A frame between two given frames reads both: each pass starts with the other given
+    frame in memory; a later frame's objects not known yet are void there (not claimed
+    before they are given)."""
+    source = open_frames(frames_folder(tmp_path))
+    first_pixel = [source._read_image(f).tobytes() for f in source.files]
+    Recording.steps = []
+    job = VideoJob(source, Recording)
+    job.give(2, square(1, 0, 0))
+    job.give(8, np.maximum(square(1, 20, 10), square(2, 0, 16)))
+    list(job.propagate("both"))
+    by_pass: dict = {}
+    for pixel, ids, made in Recording.steps:
+        by_pass.setdefault(made, []).append((first_pixel.index(pixel), ids))
+    passes = list(by_pass.values())
+    assert passes[0][:2] == [(8, [0, 1, 255]), (2, [0, 1])]  # from 2: frame 8 first
+    assert passes[1][:2] == [(8, [0, 1, 255]), (2, [0, 1])]  # backward from 2 too
+    assert passes[2][:2] == [(2, [0, 1]), (8, [0, 1, 2])]  # from 8: frame 2 first
+    assert passes[3][:2] == [(2, [0, 1]), (8, [0, 1, 2])]
+
+
+def test_going_forward_alone_reads_no_later_given_frame(tmp_path):
+    """The benchmarks' protocol: one pass; a later mask is taken when its frame comes."""
+    source = open_frames(frames_folder(tmp_path))
+    first_pixel = [source._read_image(f).tobytes() for f in source.files]
+    Recording.steps = []
+    job = VideoJob(source, Recording)
+    job.give(2, square(1, 0, 0))
+    job.give(8, np.maximum(square(1, 20, 10), square(2, 0, 16)))
+    list(job.propagate("forward"))
+    order = [first_pixel.index(pixel) for pixel, _, _ in Recording.steps]
+    assert order == list(range(2, 12))
+
+
+@pytest.mark.parametrize("later, steps", [(0, 16), (1, 18)])
+def test_later_seeds_can_be_turned_off(tmp_path, later, steps):
+    source = open_frames(frames_folder(tmp_path))
+    Recording.steps = []
+    job = VideoJob(source, Recording, later_seeds=later)
+    job.give(2, square(1, 0, 0))
+    job.give(8, square(1, 20, 10))
+    list(job.propagate("both"))
+    # 12 frames, the given frame again at the start of each of the 2 backward passes,
+    # frame 2 in both passes from 8, and (with later seeds) frame 8 in both from 2
+    assert len(Recording.steps) == steps

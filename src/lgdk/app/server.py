@@ -33,6 +33,8 @@ from lgdk.app.registry import AppBusy, Sessions
 from lgdk.app.uploads import TooLarge, load_upload, receive_upload
 from lgdk.errors import UserError
 from lgdk.video.cutout import parse_colour
+from lgdk.video.doubt import worst_frames
+from lgdk.video.report import WORST
 from lgdk.video.sinks import overlay
 
 log = logging.getLogger(__name__)
@@ -221,6 +223,12 @@ def add_result_routes(app: FastAPI, sessions: Sessions) -> None:
     @app.get("/api/{sid}/progress")
     def progress(sid: str):
         return sessions.get(sid).status()
+
+    @app.get("/api/{sid}/doubt")  # where to correct next: the strip under the timeline
+    def doubt(sid: str):
+        doubts = sessions.get(sid).doubts()
+        return {"frames": [d.to_dict() for d in doubts],
+                "worst": [d.frame for d in worst_frames(doubts, WORST)]}
 
     @app.get("/api/{sid}/download/{kind}")
     def download(sid: str, kind: str, background: str | None = None):

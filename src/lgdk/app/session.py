@@ -31,6 +31,7 @@ from lgdk.infer.predictor import Streaming
 from lgdk.prompts import mask_from_object_prompts, with_others_clicks
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
 from lgdk.video.cutout import CutoutWriter
+from lgdk.video.doubt import FrameDoubt, ObjectMeasure, frame_doubts
 from lgdk.video.frames import Spill
 from lgdk.video.job import Reach, VideoJob, check_direction, plan
 from lgdk.video.sinks import OverlayWriter
@@ -71,6 +72,7 @@ class Session:
         self.given: dict[int, np.ndarray] = {}  # frame -> (H, W) ids the user gave
         self.prompts: dict[tuple[int, int], ObjectPrompt] = {}  # (frame, object) -> prompt
         self.edited: set[int] = set()  # given frames whose reach is to propagate again
+        self.measures: dict[int, list[ObjectMeasure]] = {}  # frame -> how sure its objects are
         self.direction = "both"
         self.progress = Progress()
         self.lock = threading.RLock()
@@ -117,7 +119,7 @@ class Session:
         self.cancel(wait=True)
         shutil.rmtree(self.folder / "results", ignore_errors=True)
         (self.folder / "results").mkdir(parents=True)
-        self.given, self.prompts, self.edited = {}, {}, set()
+        self.given, self.prompts, self.edited, self.measures = {}, {}, set(), {}
         self.progress = Progress()
 
     def frame(self, index: int) -> np.ndarray:
@@ -189,6 +191,23 @@ class Session:
             mask[stroke & (mask == object_id)] = 0
         else:
             mask[stroke] = object_id
+        self._set_given(index, mask)
+
+    def give_mask(self, index: int, labels: np.ndarray) -> None:
+        """A whole mask of frame `index`: (H, W) object ids (0: background, 255: void,
+        taken as background); its objects' prompts on that frame are forgotten."""
+        self._check_idle()
+        self._check_index(index)
+        if labels.shape != self.size:
+            raise SessionError(f"the mask is {labels.shape[1]}x{labels.shape[0]} but the "
+                               f"frames are {self.size[1]}x{self.size[0]}")
+        mask = np.where(labels == VOID, 0, labels).astype(np.uint8)
+        ids = set(object_ids(mask))
+        if len(ids | set(self.object_ids())) > self.settings.max_objects:
+            raise SessionError(f"{len(ids | set(self.object_ids()))} objects is over this "
+                               f"app's limit of {self.settings.max_objects}")
+        with self.lock:
+            self.prompts = {k: v for k, v in self.prompts.items() if k[0] != index}
         self._set_given(index, mask)
 
     def clear(self, index: int) -> None:
@@ -299,12 +318,14 @@ class Session:
         job = VideoJob(self.store.source, self.make_predictor,
                        Spill(budget=SPILL_IN_MEMORY, parent=self.folder))
         job.cancelled = self._cancel.is_set
+        job.keep_measures = True
         try:
             for index, mask in self.given.items():
                 job.give(index, mask)
             began = time.perf_counter()
             for result in job.propagate(self.direction, only=edited, in_order=False):
                 write_mask(self.folder / "results" / f"{result.index:05d}.png", result.labels)
+                self.measures[result.index] = result.measures or []
                 self.progress.done += 1
                 self.progress.fps = self.progress.done / (time.perf_counter() - began)
             if self._cancel.is_set():
@@ -317,6 +338,11 @@ class Session:
         finally:
             job.close()
             self.progress.running = False
+
+    def doubts(self) -> list[FrameDoubt]:
+        """Each frame's doubt (`lgdk.video.doubt`): where to correct next."""
+        frames = [self.measures.get(i) for i in range(len(self.frames))]
+        return frame_doubts(frames, set(self.given))
 
     def cancel(self, wait: bool = False) -> None:
         self._cancel.set()

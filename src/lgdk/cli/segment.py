@@ -46,7 +46,8 @@ def add(sub) -> None:
                    help="the frame the boxes and clicks are on (default 0)")
     p.add_argument("--direction", default="both", choices=DIRECTIONS,
                    help="from each frame with a mask or prompts: both ways (default; a frame "
-                        "between two given frames follows the nearer), forward only (frames "
+                        "between two given frames reads the memory of both and follows the "
+                        "nearer one's pass), forward only (frames "
                         "before the first given one stay empty) or backward only. --dataset "
                         "always runs forward (the benchmarks' protocol)")
     p.add_argument("--prompt-method", default=None, choices=METHODS,
@@ -70,6 +71,9 @@ def add(sub) -> None:
                         "the input's frame rate and sound")
     p.add_argument("--background", default=None, metavar="R,G,B",
                    help="the cut-out on this colour instead of transparent, e.g. 0,255,0")
+    p.add_argument("--report", default=None, metavar="REPORT.json",
+                   help="write how sure each frame's masks are (its least certain object, "
+                        "and why) and the frames to correct first")
     p.add_argument("--save-probs", action="store_true",
                    help="keep per-frame probabilities (float16 .npy) in OUT/probs")
     p.add_argument("--allow-partial", action="store_true",
@@ -155,9 +159,12 @@ def _outputs(args):
         raise UserError("--overlay and --cutout write one video: give INPUT, not --dataset")
     if args.background and not args.cutout:
         raise UserError("--background colours the cut-out: give --cutout PATH with it")
+    if args.dataset and args.report:
+        raise UserError("--report describes one video: give INPUT, not --dataset")
     return VideoOutputs(Path(args.overlay) if args.overlay else None,
                         Path(args.cutout) if args.cutout else None,
-                        parse_colour(args.background) if args.background else None)
+                        parse_colour(args.background) if args.background else None,
+                        Path(args.report) if args.report else None)
 
 
 def _segment_prompted(args, make, make_refiner, source, prompts, outputs, max_objects: int,

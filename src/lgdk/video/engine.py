@@ -22,6 +22,7 @@ from lgdk.video import preflight
 from lgdk.video.background import BackgroundWriter
 from lgdk.video.given_masks import MaskProvider
 from lgdk.video.job import Given, VideoJob
+from lgdk.video.report import report, write_report
 from lgdk.video.sinks import VideoOutputs
 from lgdk.video.video_io import FrameSource, open_frames
 
@@ -85,6 +86,7 @@ def segment_video(predictor: Streaming | Callable[[], Streaming], source: FrameS
     check_before_start(source, masks, out_dir, outputs, save_probs)
     job = VideoJob(source, _factory(predictor))
     job.keep_probs = save_probs
+    job.keep_measures = outputs.report is not None
     for index, mask in {**_given_masks(masks, source), **(given or {})}.items():
         job.give(index, mask)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
@@ -96,11 +98,13 @@ def segment_video(predictor: Streaming | Callable[[], Streaming], source: FrameS
         job.close()
         raise preflight.write_failed(partial, exc) from None
     try:
-        count, names, ids, seconds = _write_results(job, direction, partial, sinks, progress,
-                                                    save_probs)
+        count, names, ids, seconds, measures = _write_results(job, direction, partial, sinks,
+                                                              progress, save_probs)
         if masks is not None:
-            masks.check_used(names)
+            masks.check_used(set(names))
         _publish(partial, out_dir)
+        if outputs.report is not None:
+            write_report(outputs.report, report(names, measures, set(job.given)))
     except BaseException:
         for sink in sinks:
             sink.abort()
@@ -120,10 +124,11 @@ def _write_results(job: VideoJob, direction: str, partial: Path, sinks: list,
     source = job.frames.source
     bar = tqdm(total=len(source) or None, unit="frame", disable=not progress,
                dynamic_ncols=True, desc=source.path.name)
-    start, count, names, saved, ids = time.time(), 0, set(), {}, set()
+    start, count, names, saved, ids, measures = time.time(), 0, [], {}, set(), []
     try:
         for result in job.propagate(direction):
-            names.add(result.name)
+            names.append(result.name)
+            measures.append(result.measures)
             ids.update(result.object_ids)
             masks_out.submit(_write_mask, partial / f"{result.name}.png", result.labels)
             if save_probs and result.probs is not None:
@@ -139,7 +144,7 @@ def _write_results(job: VideoJob, direction: str, partial: Path, sinks: list,
     finally:
         bar.close()
     _finish_outputs(partial, sinks, saved, sorted(ids) if save_probs else None)
-    return count, names, sorted(ids), time.time() - start
+    return count, names, sorted(ids), time.time() - start, measures
 
 
 def _factory(predictor) -> Callable[[], Streaming]:
@@ -253,9 +258,10 @@ def _publish(partial: Path, out_dir: Path) -> None:
 
 def segment_path(predictor, input_path, mask_path, out_dir, overlay_path=None,
                  save_probs=False, progress=True, cutout=None, background=None,
-                 direction: str = "both") -> Summary:
+                 direction: str = "both", report=None) -> Summary:
     outputs = VideoOutputs(Path(overlay_path) if overlay_path else None,
-                           Path(cutout) if cutout else None, background)
+                           Path(cutout) if cutout else None, background,
+                           Path(report) if report else None)
     return segment_video(predictor, open_frames(input_path), MaskProvider(mask_path),
                          Path(out_dir), outputs, save_probs, progress, direction)
 

@@ -9,10 +9,11 @@ path and `lgdk app` all drive it.
 
 Which given frame a frame's result comes from (`plan`): the nearer one in time (on a
 tie, the earlier); frames before the first given frame from it, backwards; frames after
-the last, forwards. The forward pass from a given frame starts with the nearest earlier
-given frames in memory (up to `SEEDS`; objects given there carry on); the backward pass
-starts from the forward pass's labels of the given frame itself. With `forward` alone
-there is one pass from the first given frame, taking each later given mask as it
+the last, forwards. Every pass from a given frame holds the given frames around it in
+memory (`Seeds`): the nearest earlier ones (objects given there carry on) and the
+nearest later ones, so that a frame between two given frames reads both. The backward
+pass starts from the forward pass's labels of the given frame itself. With `forward`
+alone there is one pass from the first given frame, taking each later given mask as it
 comes (the DAVIS / YouTube-VOS protocol).
 """
 
@@ -24,8 +25,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lgdk.data.masks import object_ids
+from lgdk.data.masks import VOID, object_ids
 from lgdk.errors import UserError
+from lgdk.video.doubt import ObjectMeasure, measure
 from lgdk.video.frames import Frames, Spill
 from lgdk.video.video_io import FrameSource
 
@@ -33,7 +35,8 @@ if TYPE_CHECKING:  # the job runs any predictor it is given; torch is not needed
     from lgdk.infer.predictor import Streaming
 
 DIRECTIONS = ("both", "forward", "backward")
-SEEDS = 3  # earlier given frames a forward pass starts with in memory
+SEEDS = 3  # earlier given frames a pass starts with in memory
+LATER_SEEDS = 1  # later given frames a pass starts with in memory
 
 Given = np.ndarray | Callable[[np.ndarray], np.ndarray]  # a mask, or frame -> mask
 
@@ -93,19 +96,24 @@ class Result:
     labels: np.ndarray  # (H, W) uint8 object ids
     probs: np.ndarray | None  # (1+N, H, W) float16 over background + `object_ids`
     object_ids: list[int]
+    measures: list[ObjectMeasure] | None = None  # how sure each object is (`doubt`)
 
 
 class VideoJob:
     """make_predictor() -> a fresh streaming predictor, one a pass."""
 
     def __init__(self, source: FrameSource, make_predictor: Callable[[], Streaming],
-                 spill: Spill | None = None) -> None:
+                 spill: Spill | None = None, later_seeds: int | None = None) -> None:
         self.frames = Frames(source, spill)
         self.make_predictor = make_predictor
+        # later given frames each pass holds in memory
+        self.later_seeds = LATER_SEEDS if later_seeds is None else later_seeds
         self.given: dict[int, Given] = {}
         self.cancelled: Callable[[], bool] = lambda: False  # checked between frames
         self.keep_probs = False  # Result.probs: the probabilities, else None
-        self._released = 0  # frames below this one are released (but kept seeds)
+        self.keep_measures = False  # Result.measures: how sure each object is, else None
+        self._released = 0  # frames below this one are released (but given ones)
+        self._later = self.later_seeds  # of this propagation (none going forward)
 
     def give(self, index: int, mask: Given) -> None:
         """The mask of frame `index` ((H, W) ids), or a function of the frame that makes
@@ -131,6 +139,7 @@ class VideoJob:
         memory). `only`: the reaches of these given frames alone (after a correction)."""
         reaches = [r for r in plan(list(self.given), direction)
                    if only is None or r.given in only]
+        self._later = 0 if direction == "forward" else self.later_seeds  # the protocol's
         results = self._run(reaches)
         if not in_order:
             return results
@@ -147,8 +156,7 @@ class VideoJob:
     def _reach(self, reach: Reach, nxt: Reach | None) -> Iterator[Result]:
         g = reach.given
         forward = self.make_predictor()
-        for seed in self._seeds_before(g):
-            forward.step(self.frames.get(seed), self.mask(seed))
+        self._seed(forward, g)
         if self.frames.get(g) is None:
             count = self.frames.count
             raise UserError(f"frame {g} is given a mask or prompts, but {self.frames.source.path}"
@@ -158,29 +166,53 @@ class VideoJob:
         if reach.back_to is not None:
             yield from self._backward(g, reach.back_to, first.labels)
         index = g + 1
-        keep = set() if nxt is None else set(self._seeds_before(nxt.given))
         while (reach.forward_to is None or index < reach.forward_to) and not self.cancelled():
             given = self.mask(index) if index in self.given else None
             result = self._step(forward, index, given)
             if result is None:
                 return  # the end of the video
             yield result
-            if index not in keep:
+            if index not in self.given:
                 self.frames.release(index)  # used: out in order by now
             index += 1
 
     def _backward(self, g: int, back_to: int, labels: np.ndarray) -> Iterator[Result]:
         backward = self.make_predictor()
+        self._seed(backward, g)
         backward.step(self.frames.get(g), labels)
         for index in range(g - 1, back_to - 1, -1):
             if self.cancelled():
                 return
             yield self._step(backward, index, None)
 
+    def _seed(self, predictor: Streaming, g: int) -> None:
+        """Put the given frames around frame `g` in a fresh predictor's memory: the
+        earlier ones in order, then the later ones holding only the objects known by
+        frame `g` (an object given first later is not claimed before it is given)."""
+        earlier, later = self._seeds(g)
+        for seed in earlier:
+            predictor.step(self.frames.get(seed), self.mask(seed))
+        known = {*predictor.object_ids, *object_ids(self.mask(g))}
+        for seed in later:
+            frame = self.frames.get(seed)
+            if frame is None:
+                continue  # past the end: refused when its own reach starts
+            mask = self.mask(seed)
+            predictor.step(frame, np.where(np.isin(mask, [0, *known]), mask, VOID)
+                           .astype(np.uint8))
+
+    def _seeds(self, g: int) -> tuple[list[int], list[int]]:
+        """The given frames a pass from frame `g` starts with in memory: (earlier, later)."""
+        frames = sorted(self.given)
+        earlier = [s for s in frames if s < g][-SEEDS:]
+        later = [s for s in frames if s > g][:self._later]
+        return earlier, later
+
     def _step(self, predictor: Streaming, index: int, mask) -> Result | None:
         frame = self.frames.get(index)
         if frame is None:
             return None
+        measures = None
         if mask is None and not predictor.object_ids:
             labels, probs = np.zeros(frame.shape[:2], np.uint8), None
         else:
@@ -190,21 +222,20 @@ class VideoJob:
             out = predictor.step(frame, mask)
             labels = predictor.labels(out)
             probs = out.float().cpu().numpy().astype(np.float16) if self.keep_probs else None
+            if self.keep_measures:
+                measures = measure(out, predictor.object_ids)
         return Result(index, self.frames.name(index), frame, labels, probs,
-                      list(predictor.object_ids))
-
-    def _seeds_before(self, g: int) -> list[int]:
-        """The given frames a forward pass from frame `g` starts with in memory."""
-        return [s for s in sorted(self.given) if s < g][-SEEDS:]
+                      list(predictor.object_ids), measures)
 
     def _release_below(self, nxt: Reach | None) -> None:
         """Frames below the next reach's first frame are read no more, but for given
-        frames that seed it (seeds later reaches start with are among these)."""
+        frames (later passes start with them in memory)."""
         low = self.frames.decoded if nxt is None else nxt.first
-        keep = set() if nxt is None else set(self._seeds_before(nxt.given))
-        stale = {s for s in self.given if s < self._released} - keep  # seeds no longer
-        for index in sorted(stale) + list(range(self._released, low)):
-            if index not in keep:
+        for index in range(self._released, low):
+            if index not in self.given or nxt is None:
+                self.frames.release(index)
+        if nxt is None:
+            for index in self.given:
                 self.frames.release(index)
         self._released = max(self._released, low)
 
@@ -226,14 +257,14 @@ def _in_order(results: Iterator[Result], frames: Frames,
             spill.put(("labels", result.index), result.labels)
             if result.probs is not None:
                 spill.put(("probs", result.index), result.probs)
-            waiting[result.index] = (result.name, result.object_ids)
+            waiting[result.index] = (result.name, result.object_ids, result.measures)
             continue
         yield result
         expected += 1
         while expected in waiting:
-            name, ids = waiting.pop(expected)
+            name, ids, measures = waiting.pop(expected)
             out = Result(expected, name, frames.get(expected), spill.get(("labels", expected)),
-                         spill.get(("probs", expected)), ids)
+                         spill.get(("probs", expected)), ids, measures)
             spill.pop(("labels", expected))
             spill.pop(("probs", expected))
             yield out

@@ -22,17 +22,22 @@ def overlay(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.nda
 @dataclass(frozen=True)
 class VideoOutputs:
     """What to write beside the masks: `overlay` video; `cutout` (a .webm or .mov with
-    alpha, a video on `background`, or a folder of RGBA PNGs)."""
+    alpha, a video on `background`, or a folder of RGBA PNGs); `report` (each frame's
+    doubt as JSON, `lgdk.video.report`)."""
 
     overlay: Path | None = None
     cutout: Path | None = None
     background: tuple[int, int, int] | None = None
+    report: Path | None = None
 
     def check(self) -> None:
         from lgdk.video import preflight
+        from lgdk.video.report import check_report_path
 
         if self.overlay is not None:
             preflight.check_overlay_path(self.overlay)
+        if self.report is not None:
+            check_report_path(self.report)
         if self.cutout is not None:
             check_cutout_path(self.cutout, self.background)
 

@@ -8,7 +8,7 @@ const ctx = canvas.getContext("2d");
 const PALETTE = [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
                  [128, 0, 128], [0, 128, 128], [128, 128, 128], [64, 0, 0], [192, 0, 0]];
 const state = { sid: null, video: 0, frames: 0, index: 0, fps: 12, object: 1,
-                playing: false, busy: false, drag: null };
+                playing: false, busy: false, drag: null, doubts: [], worst: [] };
 const images = { frame: new Image(), mask: new Image() };
 
 function status(text, error = false) {
@@ -32,6 +32,7 @@ function colour(id) {  // the DAVIS colour brightened, as the server draws masks
 }
 
 function setInfo(info) {
+  if (info.video !== state.video) { state.doubts = []; state.worst = []; }
   state.frames = info.frames;
   state.video = info.video;  // part of frame URLs: a new video never shows cached frames
   state.fps = info.fps || 12;
@@ -64,6 +65,7 @@ async function show(index, fresh = true) {
   state.index = index;
   $("slider").value = index;
   $("frame-number").textContent = `frame ${index}`;
+  drawStrip();
   const stamp = fresh ? `?t=${Date.now()}` : "";
   await Promise.all([load(images.frame, `/api/${state.sid}/frame/${index}.jpg?v=${state.video}`),
                      load(images.mask, `/api/${state.sid}/mask/${index}.png${stamp}`)]);
@@ -105,6 +107,7 @@ async function edit(request) {
   try {
     setInfo(await request());
     await show(state.index);
+    await loadDoubts();  // an edited frame is given now: sure
     status("");
   } catch (error) {
     status(error.message, true);
@@ -218,8 +221,48 @@ $("propagate").addEventListener("click", async () => {
     if (p.error) status(p.error, true);
     else status(p.cancelled ? `cancelled: ${p.done} frames done, kept` : "propagated");
     await show(state.index);
+    await loadDoubts();
   };
   poll();
+});
+
+async function loadDoubts() {  // the strip: each frame's doubt, red where to check
+  const d = await api("/doubt").catch(() => ({ frames: [], worst: [] }));
+  state.doubts = d.frames;
+  state.worst = d.worst;
+  drawStrip();
+}
+
+function drawStrip() {
+  const strip = $("strip");
+  const c = strip.getContext("2d");
+  c.clearRect(0, 0, strip.width, strip.height);
+  const n = Math.max(1, state.frames);
+  for (const f of state.doubts) {
+    const red = Math.round(255 * Math.min(1, 2 * f.doubt));
+    c.fillStyle = f.why === "given" ? "#3a7" : `rgb(${red},${255 - red},80)`;
+    const x0 = Math.floor((f.frame * strip.width) / n);
+    const x1 = Math.floor(((f.frame + 1) * strip.width) / n);
+    c.fillRect(x0, 0, Math.max(1, x1 - x0), strip.height);
+  }
+  c.fillStyle = "#000";
+  c.fillRect(Math.floor(((state.index + 0.5) * strip.width) / n) - 1, 0, 2, strip.height);
+  $("next-doubt").disabled = state.worst.length === 0;
+  const worst = state.doubts[state.worst[0]];
+  $("doubt-text").textContent = worst
+    ? `least sure: frame ${worst.frame} (object ${worst.object}, ${worst.why})` : "";
+}
+
+$("strip").addEventListener("click", (event) => {
+  const rect = $("strip").getBoundingClientRect();
+  const index = Math.floor(((event.clientX - rect.left) / rect.width) * state.frames);
+  show(Math.max(0, Math.min(state.frames - 1, index))).catch((e) => status(e.message, true));
+});
+
+$("next-doubt").addEventListener("click", () => {
+  // the most doubtful frame not shown now, else the most doubtful one
+  const next = state.worst.find((i) => i !== state.index) ?? state.worst[0];
+  if (next !== undefined) show(next).catch((e) => status(e.message, true));
 });
 
 $("cancel").addEventListener("click", () => post("/cancel").catch((e) => status(e.message, true)));
