@@ -5,7 +5,8 @@ propagation took.
 
 usage: python scripts/eval_interactive.py [--sets devval,dogs,mots] [--parts selection]
            [--rounds 5] [--corrections clicks|masks] [--clicks 3] [--json out/x.json]
-           [--later-seeds N] [-- lgdk segment settings, e.g. --size 480]
+           [--pick worst|strip] [--later-seeds N] [-- lgdk segment settings, e.g.
+           --size 480]
 
 - clicks: on the worst frame the simulated user clicks at most `--clicks` times, each on
   the object that is worst there, at the interior point of its largest wrong region
@@ -13,10 +14,15 @@ usage: python scripts/eval_interactive.py [--sets devval,dogs,mots] [--parts sel
 - masks: the worst frame's true mask is given whole (the upper bound of a correction).
 
 J&F is scored on every frame but frame 0 (and, with masks, but the frames given), per
-object, void excluded. The worst frame: the lowest mean J over objects among frames not
-corrected yet. Sets with every frame's masks: devval (DAVIS-2016 dev-val, by part),
-dogs (dogs-jump, report part), mots (clips cut from out/mots, `mots_clips.py`:
-mots-0005 is the selection part, mots-0009 the report part).
+object, void excluded. The frame corrected: with `--pick worst`, the lowest mean J over
+objects among frames not corrected yet (what a person finds by looking); with `--pick
+strip`, the most doubtful one by the app's strip (`lgdk.video.doubt`: what the app points
+to, no truth used). Each round also gives how well the strip ranks the frames: the
+Spearman correlation of each frame's doubt with its error (1 - mean J).
+
+Sets with every frame's masks: devval (DAVIS-2016 dev-val, by part), dogs (dogs-jump,
+report part), mots (clips cut from out/mots by `mots_clips.py`: mots-0005 is the
+selection part, mots-0009 the report part).
 """
 
 from __future__ import annotations
@@ -102,6 +108,19 @@ def score(labels: list[np.ndarray], truth: list[np.ndarray], skip: set[int]) -> 
     return {"jf": float(np.mean(jf)), "frame_j": frame_j}
 
 
+def rank_correlation(frame_j: dict[int, float], doubts: dict[int, float],
+                     given: set[int]) -> float | None:
+    """Spearman's correlation of the frames' doubt with their error (1 - J), given frames
+    left out; None when either is constant."""
+    frames = [i for i in frame_j if i not in given]
+    error = np.array([1 - frame_j[i] for i in frames])
+    doubt = np.array([doubts.get(i, 0.0) for i in frames])
+    if len(frames) < 3 or error.std() == 0 or doubt.std() == 0:
+        return None
+    ranks = [np.argsort(np.argsort(x)).astype(float) for x in (error, doubt)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
 def correct(session: Session, index: int, labels: np.ndarray, truth: np.ndarray,
             mode: str, clicks: int) -> int:
     """The simulated user's correction of frame `index`; -> the clicks it took."""
@@ -145,18 +164,27 @@ def run_loop(video: Video, make, args) -> dict:
             skip = given if args.corrections == "masks" else {0}
             result = score(labels, video.truth, skip)
             rounds.append({"jf": result["jf"], "seconds": seconds})
-            print(f"  {video.name} round {round_}: J&F {result['jf']:.3f} ({seconds:.1f} s)",
-                  flush=True)
             if round_ == args.rounds:
+                print(f"  {video.name} round {round_}: J&F {result['jf']:.3f} "
+                      f"({seconds:.1f} s)", flush=True)
                 break
+            doubts = {d.frame: d.doubt for d in session.doubts()}
+            rounds[-1]["doubt_rank"] = rank_correlation(result["frame_j"], doubts, given)
             open_frames_j = {i: j for i, j in result["frame_j"].items() if i not in given}
             if not open_frames_j:
                 break
-            worst = min(open_frames_j, key=open_frames_j.get)
+            if args.pick == "strip":
+                worst = max(open_frames_j, key=lambda i: (doubts.get(i, 0.0), -i))
+            else:
+                worst = min(open_frames_j, key=open_frames_j.get)
             rounds[-1]["corrected"] = worst
             rounds[-1]["clicks"] = correct(session, worst, labels[worst], video.truth[worst],
                                            args.corrections, args.clicks)
             given.add(worst)
+            rho = rounds[-1]["doubt_rank"]
+            print(f"  {video.name} round {round_}: J&F {result['jf']:.3f} ({seconds:.1f} s); "
+                  f"strip rank correlation {'-' if rho is None else f'{rho:.2f}'}; "
+                  f"corrected frame {worst}", flush=True)
         session.close()
     return {"name": video.name, "part": video.part, "rounds": rounds}
 
@@ -187,6 +215,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--corrections", choices=("clicks", "masks"), default="clicks")
     p.add_argument("--clicks", type=int, default=3)
+    p.add_argument("--pick", choices=("worst", "strip"), default="worst")
     p.add_argument("--later-seeds", type=int, default=video_job.LATER_SEEDS)
     p.add_argument("--mots", type=Path, default=Path("out/mots"))
     p.add_argument("--only", default="", help="comma-separated video names")
