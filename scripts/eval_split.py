@@ -3,7 +3,7 @@ settings, checkpoints and recipes are chosen on (`selection`) and the part that 
 reported (`report`), at several processing sizes: the small-objects issue's table.
 
 usage: python scripts/eval_split.py NAME [--sizes 384,480,600]
-           [--sets devval,dogs,small,clips] [--parts selection,report]
+           [--sets devval,dogs,small,clips,mots] [--parts selection,report]
            [-- extra lgdk segment flags, e.g. --checkpoint C --window 0]
 
 Sets (each video in its part by its name, `scripts/splits.py`):
@@ -14,7 +14,11 @@ Sets (each video in its part by its name, `scripts/splits.py`):
   background video's own object and two small pasted ones), per object;
 - clips: the 5 DAVIS-2017 test-dev clips with only a first-frame mask: label-free,
   segmented forward, then backward from the last frame's predicted mask; the IoU of the
-  frame-0 mask that comes back with the given one, per object.
+  frame-0 mask that comes back with the given one, per object;
+- mots: real street crowds, clips cut from MOTSChallenge (`scripts/mots_clips.py`, from
+  out/mots as `../shared/data/mots/prepare.py` writes it): mots-0005's in the selection
+  part, mots-0009's in the report part; segmented forward from the first frame's mask,
+  J&F per object (its own id: a person whose mask passes to another loses it).
 Writes out/split/NAME/ (predictions and split-PARTS.json) and prints one table per part: a row
 per video (and per object where there are several), a column per size.
 """
@@ -28,6 +32,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from mots_clips import MOTS_PARTS, cut_clips
 from splits import part_of
 
 from lgdk.data.masks import object_ids, read_mask, write_mask
@@ -38,6 +43,7 @@ LGDK = str(Path(sys.executable).with_name("lgdk"))
 DEVVAL = Path("../shared/data/davis2016/dev-val")
 DOGS = Path("../shared/data/davis2017/dogs-jump")
 CLIPS = Path("../shared/data/davis2017/test-dev-clips")
+MOTS = Path("out/mots")
 SMALL_SCALE = 0.3
 
 
@@ -137,16 +143,45 @@ def run_clips(out: Path, size: int, extra: list[str], parts: list[str]) -> dict:
     return rows
 
 
-RUNS = {"devval": run_devval, "dogs": run_dogs, "small": run_small, "clips": run_clips}
+def mots_layout(out: Path, parts: list[str]) -> Path | None:
+    """A DAVIS layout of the MOTS clips of `parts` (links to the frames, the clips' masks);
+    None when out/mots is not prepared."""
+    root = out.parent / ("mots-" + "+".join(parts))
+    seqs = [s for s, part in MOTS_PARTS.items() if part in parts]
+    if not all((MOTS / "JPEGImages/480p" / s).is_dir() for s in seqs):
+        print(f"mots: {MOTS} is not prepared (../shared/data/mots/README.md); left out",
+              file=sys.stderr)
+        return None
+    if not (root / "Annotations").is_dir():
+        for seq in seqs:
+            for name, folder, truth in cut_clips(MOTS, seq, root / "JPEGImages"):
+                (root / "Annotations" / name).mkdir(parents=True, exist_ok=True)
+                for frame, ids in zip(sorted(folder.iterdir()), truth):
+                    write_mask(root / "Annotations" / name / f"{frame.stem}.png", ids)
+    return root
+
+
+def run_mots(out: Path, size: int, extra: list[str], parts: list[str]) -> dict:
+    root = mots_layout(out, parts)
+    if root is None:
+        return {}
+    pred = out / f"mots-{size}"
+    segment(["--dataset", str(root), "--out", str(pred), "--size", str(size)], extra)
+    return {f"mots:{k}": v for k, v in jf_rows(pred, root / "Annotations").items()}
+
+
+RUNS = {"devval": run_devval, "dogs": run_dogs, "small": run_small, "clips": run_clips,
+        "mots": run_mots}
 
 
 def print_tables(table: dict, sizes: list[int], parts: list[str]) -> None:
     devval = {p.name for p in (DEVVAL / "JPEGImages").iterdir()}
     groups = (("mean, dev-val", lambda k: k in devval),
               ("mean, small set per object", lambda k: k.startswith("small:") and "/" in k),
-              ("mean, clips (fb)", lambda k: k.startswith("fb:") and "/" not in k))
+              ("mean, clips (fb)", lambda k: k.startswith("fb:") and "/" not in k),
+              ("mean, mots per object", lambda k: k.startswith("mots:") and "/" in k))
     for part in parts:
-        names = sorted({k for s in sizes for k in table[s] if part_of(_video(k)) == part})
+        names = sorted({k for s in sizes for k in table[s] if _part(k) == part})
         print(f"\n{part} part (J&F; fb: forward-backward IoU of frame 0, no labels)")
         print("| video | " + " | ".join(str(s) for s in sizes) + " |")
         print("|---|" + "---|" * len(sizes))
@@ -154,7 +189,7 @@ def print_tables(table: dict, sizes: list[int], parts: list[str]) -> None:
             print(f"| {name} | " + " | ".join(
                 f"{table[s][name]:.3f}" if name in table[s] else "-" for s in sizes) + " |")
         for label, keep in groups:
-            means = [[v for k, v in table[s].items() if keep(k) and part_of(_video(k)) == part]
+            means = [[v for k, v in table[s].items() if keep(k) and _part(k) == part]
                      for s in sizes]
             if any(means):
                 print(f"| **{label}** | " + " | ".join(
@@ -164,6 +199,13 @@ def print_tables(table: dict, sizes: list[int], parts: list[str]) -> None:
 def _video(key: str) -> str:
     """The name a row's part follows: a small clip's first (background) video."""
     return key.split(":", 1)[-1].split("/")[0].split("+")[0]
+
+
+def _part(key: str) -> str:
+    """A row's part: a MOTS clip's sequence's, else by the video's name."""
+    video = _video(key)
+    return MOTS_PARTS.get(video[:9], part_of(video)) if video.startswith("mots-") \
+        else part_of(video)
 
 
 def main() -> None:
