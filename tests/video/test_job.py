@@ -282,3 +282,17 @@ def test_blending_after_a_correction_runs_the_neighbours_toward_it_only(tmp_path
     job.give(9, square(1, 5, 12))  # the correction
     out = {r.index: r.labels for r in job.propagate("both", only={9}, in_order=False)}
     assert sorted(out) == [6, 7, 8, 9, 10, 11, 12]  # between its neighbours, no further
+
+
+def test_a_corrections_passes_stop_where_the_frames_are_as_they_were(tmp_path):
+    job = VideoJob(open_frames(frames_folder(tmp_path, count=30)), Copying)
+    job.give(0, square(1, 0, 0))
+    job.give(29, square(1, 0, 0))
+    old = {r.index: r.labels for r in job.propagate("both")}
+    job.before = old.get
+    job.give(14, square(1, 0, 0))  # the same as before: 3 frames each way show it
+    out = {r.index for r in job.propagate("both", only={14}, in_order=False)}
+    assert out == {11, 12, 13, 14, 15, 16, 17}
+    job.give(14, square(1, 10, 10))  # a real change carries to the reach's ends
+    out = {r.index for r in job.propagate("both", only={14}, in_order=False)}
+    assert out == set(range(8, 22))  # (0+14)//2+1 .. (14+29)//2

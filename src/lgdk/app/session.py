@@ -138,6 +138,10 @@ class Session:
         self._check_index(index)
         if index in self.given:
             return self.given[index]
+        return self._result(index)
+
+    def _result(self, index: int) -> np.ndarray | None:
+        """The propagated labels of frame `index` (None: not propagated yet)."""
         path = self.folder / "results" / f"{index:05d}.png"
         return read_mask(path) if path.is_file() else None
 
@@ -319,6 +323,7 @@ class Session:
                        Spill(budget=SPILL_IN_MEMORY, parent=self.folder))
         job.cancelled = self._cancel.is_set
         job.keep_measures = True
+        job.before = self._result  # a correction's passes stop where frames are as they were
         try:
             for index, mask in self.given.items():
                 job.give(index, mask)
@@ -332,6 +337,8 @@ class Session:
                 self.progress.cancelled = True
                 with self.lock:
                     self.edited |= edited  # what was not done stays to do
+            else:  # a correction's passes stop where the frames are as they were
+                self.progress.total = self.progress.done
         except Exception as exc:  # shown in the page; the server keeps running
             self.progress.error = str(exc) if isinstance(exc, UserError) else \
                 f"propagation failed: {type(exc).__name__}: {exc}"

@@ -38,6 +38,8 @@ DIRECTIONS = ("both", "forward", "backward")
 SEEDS = 3  # earlier given frames a pass starts with in memory
 LATER_SEEDS = 1  # later given frames a pass starts with in memory
 BLEND = False  # between two given frames: both passes the whole way, blended by distance
+AGREE_RUN = 3  # after a correction, a pass stops after this many frames as they were
+AGREE_IOU = 0.95  # ... each object's mask this close (IoU) to what it was
 
 Given = np.ndarray | Callable[[np.ndarray], np.ndarray]  # a mask, or frame -> mask
 
@@ -116,9 +118,13 @@ class VideoJob:
         self.cancelled: Callable[[], bool] = lambda: False  # checked between frames
         self.keep_probs = False  # Result.probs: the probabilities, else None
         self.keep_measures = False  # Result.measures: how sure each object is, else None
+        # frame -> its labels before this propagation (None: none): with it, a correction's
+        # passes (`propagate(only=...)`) stop where the frames are as they were
+        self.before: Callable[[int], np.ndarray | None] | None = None
         self._released = 0  # frames below this one are released (but given ones)
         self._later = self.later_seeds  # of this propagation (none going forward)
         self._blending, self._running = False, set()  # of this propagation
+        self._stop_early = False  # of this propagation: a correction's, with `before`
         self._stash: dict[int, list[int]] = {}  # frame -> the forward pass's object ids
         self._edited: set[int] | None = None  # the corrected frames, when blending
 
@@ -154,6 +160,7 @@ class VideoJob:
         reaches = [r for r in plan(list(self.given), direction)
                    if only is None or r.given in only]
         self._running = {r.given for r in reaches}
+        self._stop_early = only is not None and self.before is not None and not self._blending
         results = self._run(reaches)
         if not in_order:
             return results
@@ -184,7 +191,7 @@ class VideoJob:
                                       first.labels, before)
         if beside and after not in self._edited:  # side toward the correction alone
             return
-        index, end = g + 1, reach.forward_to if after is None else after
+        index, end, agreed = g + 1, reach.forward_to if after is None else after, 0
         while (end is None or index < end) and not self.cancelled():
             given = self.mask(index) if index in self.given else None
             if after is not None:  # blended when the next pass comes back here
@@ -194,9 +201,13 @@ class VideoJob:
                 result = self._step(forward, index, given)
                 if result is None:
                     return  # the end of the video
+                same = self._as_before(result)  # before the caller writes the result
                 yield result
                 if index not in self.given:
                     self.frames.release(index)  # used: out in order by now
+                agreed = agreed + 1 if same else 0
+                if agreed >= AGREE_RUN:
+                    return
             index += 1
 
     def _backward(self, g: int, back_to: int, labels: np.ndarray,
@@ -206,16 +217,29 @@ class VideoJob:
         backward = self.make_predictor()
         self._seed(backward, g)
         backward.step(self.frames.get(g), labels)
+        agreed = 0
         for index in range(g - 1, back_to - 1, -1):
             if self.cancelled():
                 return
             if before is None:
-                yield self._step(backward, index, None)
+                result = self._step(backward, index, None)
+                same = self._as_before(result)
+                yield result
+                agreed = agreed + 1 if same else 0
+                if agreed >= AGREE_RUN:
+                    return
                 continue
             frame = self.frames.get(index)
             out = backward.step(frame, None)
             weight = (g - index) / (g - before)  # of the forward pass: near `before`, 1
             yield self._blended(index, frame, out, list(backward.object_ids), weight)
+
+    def _as_before(self, result: Result) -> bool:
+        """After a correction: whether the frame's new labels are as they were."""
+        if not self._stop_early or result.index in self.given:
+            return False
+        old = self.before(result.index)
+        return old is not None and labels_agree(old, result.labels, AGREE_IOU)
 
     def _blended_neighbours(self, g: int) -> tuple[int | None, int | None]:
         """The given frames next to `g` whose passes this propagation blends with g's."""
@@ -324,6 +348,15 @@ class VideoJob:
 
     def close(self) -> None:
         self.frames.close()
+
+
+def labels_agree(a: np.ndarray, b: np.ndarray, iou: float) -> bool:
+    """Whether every object of two (H, W) id maps has masks at least `iou` alike."""
+    for o in set(object_ids(a)) | set(object_ids(b)):
+        x, y = a == o, b == o
+        if (x & y).sum() < iou * (x | y).sum():
+            return False
+    return True
 
 
 def _in_order(results: Iterator[Result], frames: Frames,
