@@ -110,3 +110,25 @@ def test_adapting_everything_reaches_the_backbone_of_an_optimized_model(tiny_mod
     after = p.models[0].state_dict()
     moved = {k for k, v in after.items() if k in before and not torch.equal(v, before[k])}
     assert any(k.startswith("query_encoder.backbone") for k in moved)
+
+
+@pytest.mark.parametrize("part, adaptations", [("decoder", 1), ("all", 3)])
+def test_a_run_of_given_frames_adapts_once_unless_the_encoders_change(
+        tiny_model, monkeypatch, part, adaptations):
+    """A pass starts with several given frames in memory (`lgdk.video.job`): adapting on
+    them together, once, before the first frame it predicts; with `all`, the memory
+    encoder changes, so each given frame is memorised by the model adapted on it."""
+    import lgdk.infer.adapt as adapt
+
+    calls = []
+    real = adapt.adapt_model
+    monkeypatch.setattr(adapt, "adapt_model", lambda model, examples, *a, **k: (
+        calls.append(len(examples)), real(model, examples, *a, **k))[1])
+    c = clip(frames=5)
+    p = make_predictor([tiny_model], dataclasses.replace(SETTINGS, adapt_part=part))
+    for t in range(3):
+        p.step(c.frames[t], c.labels[t])
+    assert len(calls) == (0 if part == "decoder" else 3)
+    p.step(c.frames[3])
+    p.step(c.frames[4])
+    assert len(calls) == adaptations and calls[-1] == 3  # on all three masks

@@ -123,6 +123,10 @@ class Adapting(Streaming):
         self.device, self.progress = torch.device(device), progress
         self.examples: list[tuple[np.ndarray, np.ndarray]] = []
         self.seconds = 0.0  # spent adapting so far
+        self._pending = False  # masks given since the last adaptation
+        # given masks memorised before adapting on them: where the memory encoder is not
+        # trained (its values stay valid), once for a pass's given frames together
+        self.lazy = settings.adapt_part != "all"
 
     @property
     def object_ids(self) -> list[int]:
@@ -138,20 +142,30 @@ class Adapting(Streaming):
 
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> torch.Tensor:
         if mask is not None:
-            self.adapt(frame, mask)
+            self.examples.append((np.ascontiguousarray(frame), mask.copy()))
+            self._pending = True
+            if not self.lazy:
+                self._adapt()
             frame = frame.copy()  # another array: the adapted encoder reads it afresh, not
             # through the encoding a predictor keeps of the frame it last read
+            return self.inner.step(frame, mask)
+        self._adapt()
         return self.inner.step(frame, mask)
 
-    def adapt(self, frame: np.ndarray, mask: np.ndarray) -> None:
+    def _adapt(self) -> None:
+        """Fine-tune on every mask given so far, once for each run of given frames (a pass
+        starts with several in memory) when `lazy`, else at each."""
+        if not self._pending:
+            return
         start = time.perf_counter()
-        self.examples.append((np.ascontiguousarray(frame), mask.copy()))
         for model in self.models:
             adapt_model(model, self.examples, self.settings, self.device,
                         progress=self.progress)
+        self._pending = False
         self.seconds += time.perf_counter() - start
 
     def predict(self, frame: np.ndarray) -> torch.Tensor:
+        self._adapt()
         return self.inner.predict(frame)
 
     def memorize(self, probs: torch.Tensor, given: bool = False) -> None:
