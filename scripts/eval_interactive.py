@@ -5,7 +5,7 @@ propagation took.
 
 usage: python scripts/eval_interactive.py [--sets devval,dogs,mots] [--parts selection]
            [--rounds 5] [--corrections clicks|masks] [--clicks 3] [--json out/x.json]
-           [--pick worst|strip] [--later-seeds N] [--blend on|off]
+           [--pick worst|strip] [--later-seeds N]
            [-- lgdk segment settings, e.g. --size 480]
 
 - clicks: on the worst frame the simulated user clicks at most `--clicks` times, each on
@@ -217,8 +217,6 @@ def main() -> None:
     p.add_argument("--clicks", type=int, default=3)
     p.add_argument("--pick", choices=("worst", "strip"), default="worst")
     p.add_argument("--later-seeds", type=int, default=video_job.LATER_SEEDS)
-    p.add_argument("--blend", choices=("on", "off"), default="on" if video_job.BLEND else "off",
-                   help="between two given frames, both passes the whole way, blended")
     p.add_argument("--mots", type=Path, default=Path("out/mots"))
     p.add_argument("--only", default="", help="comma-separated video names")
     p.add_argument("--json", type=Path)
@@ -228,7 +226,6 @@ def main() -> None:
     add_setting_flags(settings_parser)
     flags = settings_parser.parse_args(extra)
     video_job.LATER_SEEDS = args.later_seeds  # every job the session makes
-    video_job.BLEND = args.blend == "on"
     torch.set_num_threads(max(1, torch.get_num_threads()))
     models, settings = load_models(flags.checkpoint, "cpu", **given_settings(flags))
     make = lambda: make_predictor(models, settings, "cpu")  # noqa: E731

@@ -260,30 +260,6 @@ def test_later_seeds_can_be_turned_off(tmp_path, later, steps):
     assert len(Recording.steps) == steps
 
 
-def test_blending_mixes_both_passes_by_distance_between_two_given_frames(tmp_path):
-    job = VideoJob(open_frames(frames_folder(tmp_path)), Copying, blend=True)
-    job.keep_probs = True
-    a, b = square(1, 0, 0), square(1, 20, 10)
-    job.give(2, a)
-    job.give(8, b)
-    results = list(job.propagate("both"))
-    assert [r.index for r in results] == list(range(12))
-    probs = results[4].probs  # 2/6 of the way from frame 2 to frame 8
-    assert probs[1][a == 1].mean() == pytest.approx(4 / 6, abs=1e-3)
-    assert probs[1][b == 1].mean() == pytest.approx(2 / 6, abs=1e-3)
-    assert np.array_equal(results[4].labels, a) and np.array_equal(results[7].labels, b)
-    assert np.array_equal(results[0].labels, a) and np.array_equal(results[11].labels, b)
-
-
-def test_blending_after_a_correction_runs_the_neighbours_toward_it_only(tmp_path):
-    job = VideoJob(open_frames(frames_folder(tmp_path, count=16)), Copying, blend=True)
-    for g, x in ((0, 0), (6, 10), (12, 20)):
-        job.give(g, square(1, x, 4))
-    job.give(9, square(1, 5, 12))  # the correction
-    out = {r.index: r.labels for r in job.propagate("both", only={9}, in_order=False)}
-    assert sorted(out) == [6, 7, 8, 9, 10, 11, 12]  # between its neighbours, no further
-
-
 def test_a_corrections_passes_stop_where_the_frames_are_as_they_were(tmp_path):
     job = VideoJob(open_frames(frames_folder(tmp_path, count=30)), Copying)
     job.give(0, square(1, 0, 0))

@@ -37,7 +37,6 @@ if TYPE_CHECKING:  # the job runs any predictor it is given; torch is not needed
 DIRECTIONS = ("both", "forward", "backward")
 SEEDS = 3  # earlier given frames a pass starts with in memory
 LATER_SEEDS = 1  # later given frames a pass starts with in memory
-BLEND = False  # between two given frames: both passes the whole way, blended by distance
 AGREE_RUN = 3  # after a correction, a pass stops after this many frames as they were
 AGREE_IOU = 0.95  # ... each object's mask this close (IoU) to what it was
 
@@ -106,14 +105,11 @@ class VideoJob:
     """make_predictor() -> a fresh streaming predictor, one a pass."""
 
     def __init__(self, source: FrameSource, make_predictor: Callable[[], Streaming],
-                 spill: Spill | None = None, later_seeds: int | None = None,
-                 blend: bool | None = None) -> None:
+                 spill: Spill | None = None, later_seeds: int | None = None) -> None:
         self.frames = Frames(source, spill)
         self.make_predictor = make_predictor
         # later given frames each pass holds in memory
         self.later_seeds = LATER_SEEDS if later_seeds is None else later_seeds
-        # between two given frames, both passes run the whole way and are blended
-        self.blend = BLEND if blend is None else blend
         self.given: dict[int, Given] = {}
         self.cancelled: Callable[[], bool] = lambda: False  # checked between frames
         self.keep_probs = False  # Result.probs: the probabilities, else None
@@ -123,10 +119,7 @@ class VideoJob:
         self.before: Callable[[int], np.ndarray | None] | None = None
         self._released = 0  # frames below this one are released (but given ones)
         self._later = self.later_seeds  # of this propagation (none going forward)
-        self._blending, self._running = False, set()  # of this propagation
         self._stop_early = False  # of this propagation: a correction's, with `before`
-        self._stash: dict[int, list[int]] = {}  # frame -> the forward pass's object ids
-        self._edited: set[int] | None = None  # the corrected frames, when blending
 
     def give(self, index: int, mask: Given) -> None:
         """The mask of frame `index` ((H, W) ids), or a function of the frame that makes
@@ -151,16 +144,9 @@ class VideoJob:
         empty masks; else as made: only the frames the reaches cover, and less kept in
         memory). `only`: the reaches of these given frames alone (after a correction)."""
         self._later = 0 if direction == "forward" else self.later_seeds  # the protocol's
-        self._blending = self.blend and direction == "both"
-        self._edited = only if self._blending else None
-        if only is not None and self._blending:  # a blended frame needs both neighbours
-            frames = sorted(self.given)
-            only = {frames[k + d] for k, g in enumerate(frames) if g in only
-                    for d in (-1, 0, 1) if 0 <= k + d < len(frames)}
         reaches = [r for r in plan(list(self.given), direction)
                    if only is None or r.given in only]
-        self._running = {r.given for r in reaches}
-        self._stop_early = only is not None and self.before is not None and not self._blending
+        self._stop_early = only is not None and self.before is not None
         results = self._run(reaches)
         if not in_order:
             return results
@@ -170,7 +156,7 @@ class VideoJob:
         for i, reach in enumerate(reaches):
             nxt = reaches[i + 1] if i + 1 < len(reaches) else None
             yield from self._reach(reach, nxt)
-            self._release_below(nxt, reach.given + 1 if self._blending else None)
+            self._release_below(nxt)
             if self.cancelled():
                 return
 
@@ -184,36 +170,24 @@ class VideoJob:
                             f" has only {count} frames; give a frame number below {count}")
         first = self._step(forward, g, self.mask(g))
         yield first
-        before, after = self._blended_neighbours(g)
-        beside = self._edited is not None and g not in self._edited  # a neighbour's pass:
-        if reach.back_to is not None and (not beside or before in self._edited):  # its
-            yield from self._backward(g, reach.back_to if before is None else before + 1,
-                                      first.labels, before)
-        if beside and after not in self._edited:  # side toward the correction alone
-            return
-        index, end, agreed = g + 1, reach.forward_to if after is None else after, 0
-        while (end is None or index < end) and not self.cancelled():
+        if reach.back_to is not None:
+            yield from self._backward(g, reach.back_to, first.labels)
+        index, agreed = g + 1, 0
+        while (reach.forward_to is None or index < reach.forward_to) and not self.cancelled():
             given = self.mask(index) if index in self.given else None
-            if after is not None:  # blended when the next pass comes back here
-                if not self._stash_step(forward, index):
-                    return
-            else:
-                result = self._step(forward, index, given)
-                if result is None:
-                    return  # the end of the video
-                same = self._as_before(result)  # before the caller writes the result
-                yield result
-                if index not in self.given:
-                    self.frames.release(index)  # used: out in order by now
-                agreed = agreed + 1 if same else 0
-                if agreed >= AGREE_RUN:
-                    return
+            result = self._step(forward, index, given)
+            if result is None:
+                return  # the end of the video
+            same = self._as_before(result)  # before the caller writes the result
+            yield result
+            if index not in self.given:
+                self.frames.release(index)  # used: out in order by now
+            agreed = agreed + 1 if same else 0
+            if agreed >= AGREE_RUN:
+                return
             index += 1
 
-    def _backward(self, g: int, back_to: int, labels: np.ndarray,
-                  before: int | None = None) -> Iterator[Result]:
-        """From frame `g` back to `back_to`; with `before` (the given frame the forward
-        pass from it stashed its results up to `g`), blended with those."""
+    def _backward(self, g: int, back_to: int, labels: np.ndarray) -> Iterator[Result]:
         backward = self.make_predictor()
         self._seed(backward, g)
         backward.step(self.frames.get(g), labels)
@@ -221,18 +195,12 @@ class VideoJob:
         for index in range(g - 1, back_to - 1, -1):
             if self.cancelled():
                 return
-            if before is None:
-                result = self._step(backward, index, None)
-                same = self._as_before(result)
-                yield result
-                agreed = agreed + 1 if same else 0
-                if agreed >= AGREE_RUN:
-                    return
-                continue
-            frame = self.frames.get(index)
-            out = backward.step(frame, None)
-            weight = (g - index) / (g - before)  # of the forward pass: near `before`, 1
-            yield self._blended(index, frame, out, list(backward.object_ids), weight)
+            result = self._step(backward, index, None)
+            same = self._as_before(result)
+            yield result
+            agreed = agreed + 1 if same else 0
+            if agreed >= AGREE_RUN:
+                return
 
     def _as_before(self, result: Result) -> bool:
         """After a correction: whether the frame's new labels are as they were."""
@@ -240,54 +208,6 @@ class VideoJob:
             return False
         old = self.before(result.index)
         return old is not None and labels_agree(old, result.labels, AGREE_IOU)
-
-    def _blended_neighbours(self, g: int) -> tuple[int | None, int | None]:
-        """The given frames next to `g` whose passes this propagation blends with g's."""
-        if not self._blending:
-            return None, None
-        before = max((s for s in self.given if s < g), default=None)
-        after = min((s for s in self.given if s > g), default=None)
-        return (before if before in self._running else None,
-                after if after in self._running else None)
-
-    def _stash_step(self, predictor: Streaming, index: int) -> bool:
-        """A forward step whose probabilities wait for the backward pass; False past the
-        video's end."""
-        frame = self.frames.get(index)
-        if frame is None:
-            return False
-        if not predictor.object_ids:
-            return True
-        out = predictor.step(frame, None)
-        self.frames.spill.put(("forward", index), out.float().cpu().numpy()
-                              .astype(np.float16))
-        self._stash[index] = list(predictor.object_ids)
-        return True
-
-    def _blended(self, index: int, frame: np.ndarray, out, ids: list[int],
-                 weight: float) -> Result:
-        """The backward pass's probabilities `out` (1+N, H, W) over `ids` and the forward
-        pass's stashed ones, mixed: `weight` the forward pass's share."""
-        import torch
-
-        back = out.float().cpu()
-        forward_ids = self._stash.pop(index, [])
-        union = ids + [o for o in forward_ids if o not in ids]
-        mixed = torch.zeros(1 + len(union), *back.shape[1:])
-        mixed[1:1 + len(ids)] = back[1:] * (1 - weight)
-        if forward_ids:
-            ahead = torch.from_numpy(self.frames.spill.get(("forward", index))).float()
-            self.frames.spill.pop(("forward", index))
-            for k, o in enumerate(forward_ids):
-                mixed[1 + union.index(o)] += weight * ahead[1 + k]
-        else:
-            mixed[1:1 + len(ids)] = back[1:]
-        mixed[0] = (1 - mixed[1:].sum(0)).clamp(0, 1)
-        lookup = np.array([0, *union], np.uint8)
-        labels = lookup[mixed.max(dim=0).indices.numpy()]
-        probs = mixed.numpy().astype(np.float16) if self.keep_probs else None
-        measures = measure(mixed, union) if self.keep_measures else None
-        return Result(index, self.frames.name(index), frame, labels, probs, union, measures)
 
     def _seed(self, predictor: Streaming, g: int) -> None:
         """Put the given frames around frame `g` in a fresh predictor's memory: the
@@ -331,13 +251,10 @@ class VideoJob:
         return Result(index, self.frames.name(index), frame, labels, probs,
                       list(predictor.object_ids), measures)
 
-    def _release_below(self, nxt: Reach | None, low: int | None = None) -> None:
-        """Frames below the next reach's first frame (or `low`) are read no more, but
-        for given frames (later passes start with them in memory)."""
-        if nxt is None:
-            low = self.frames.decoded
-        elif low is None or nxt.first < low:
-            low = nxt.first
+    def _release_below(self, nxt: Reach | None) -> None:
+        """Frames below the next reach's first frame are read no more, but for given
+        frames (later passes start with them in memory)."""
+        low = self.frames.decoded if nxt is None else nxt.first
         for index in range(self._released, low):
             if index not in self.given or nxt is None:
                 self.frames.release(index)
