@@ -16,7 +16,7 @@ usage: python scripts/eval_interactive.py [--sets devval,dogs,mots] [--parts sel
 J&F is scored on every frame but frame 0 (and, with masks, but the frames given), per
 object, void excluded. The frame corrected: with `--pick worst`, the lowest mean J over
 objects among frames not corrected yet (what a person finds by looking); with `--pick
-strip`, the most doubtful one by the app's strip (`lgdk.video.doubt`: what the app points
+strip`, the most doubtful one by the app's strip (`lgdk.infer.doubt`: what the app points
 to, no truth used). Each round also gives how well the strip ranks the frames: the
 Spearman correlation of each frame's doubt with its error (1 - mean J).
 

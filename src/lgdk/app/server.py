@@ -32,8 +32,8 @@ from lgdk.app.limits import AppSettings, DiskFull
 from lgdk.app.registry import AppBusy, Sessions
 from lgdk.app.uploads import TooLarge, load_upload, receive_upload
 from lgdk.errors import UserError
+from lgdk.infer.doubt import worst_frames
 from lgdk.video.cutout import parse_colour
-from lgdk.video.doubt import worst_frames
 from lgdk.video.report import WORST
 from lgdk.video.sinks import overlay
 

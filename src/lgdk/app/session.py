@@ -27,11 +27,11 @@ from lgdk.app.queue import Cancelled, PropagationQueue
 from lgdk.app.store import FrameStore
 from lgdk.data.masks import VOID, object_ids, read_mask, write_mask
 from lgdk.errors import UserError
+from lgdk.infer.doubt import FrameDoubt, ObjectMeasure, frame_doubts
 from lgdk.infer.predictor import Streaming
 from lgdk.prompts import mask_from_object_prompts, with_others_clicks
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
 from lgdk.video.cutout import CutoutWriter
-from lgdk.video.doubt import FrameDoubt, ObjectMeasure, frame_doubts
 from lgdk.video.frames import Spill
 from lgdk.video.job import Reach, VideoJob, check_direction, plan
 from lgdk.video.sinks import OverlayWriter
@@ -347,7 +347,7 @@ class Session:
             self.progress.running = False
 
     def doubts(self) -> list[FrameDoubt]:
-        """Each frame's doubt (`lgdk.video.doubt`): where to correct next."""
+        """Each frame's doubt (`lgdk.infer.doubt`): where to correct next."""
         frames = [self.measures.get(i) for i in range(len(self.frames))]
         return frame_doubts(frames, set(self.given))
 

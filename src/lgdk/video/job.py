@@ -27,7 +27,7 @@ import numpy as np
 
 from lgdk.data.masks import VOID, object_ids
 from lgdk.errors import UserError
-from lgdk.video.doubt import ObjectMeasure, measure
+from lgdk.infer.doubt import ObjectMeasure, measure
 from lgdk.video.frames import Frames, Spill
 from lgdk.video.video_io import FrameSource
 

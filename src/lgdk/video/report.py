@@ -1,5 +1,5 @@
-"""`lgdk segment --report report.json`: each frame's doubt (`lgdk.video.doubt`), so that a
-person knows where to correct next; written whole or not at all."""
+"""`lgdk segment --report report.json`: each frame's doubt (`lgdk.infer.doubt`), so
+that a person knows where to correct next; written whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from lgdk.infer.doubt import ObjectMeasure, frame_doubts, worst_frames
 from lgdk.video import preflight
-from lgdk.video.doubt import ObjectMeasure, frame_doubts, worst_frames
 
 WORST = 5  # frames listed as the ones to look at first
 

@@ -1,14 +1,11 @@
 """Where to correct next: each object's certainty and area from its probabilities, each
 frame's doubt (unsure, a sudden area change, an object gone), and `lgdk segment --report`."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
-from lgdk.video.doubt import ObjectMeasure, frame_doubts, measure, worst_frames
-from lgdk.video.report import report
+from lgdk.infer.doubt import ObjectMeasure, frame_doubts, measure, worst_frames
 
 
 def probs_of(*objects):
@@ -52,12 +49,3 @@ def test_a_given_frame_is_sure_and_the_worst_come_first():
     doubts = frame_doubts(m, given={3})
     assert doubts[3].why == "given" and doubts[3].doubt == 0.0
     assert [d.frame for d in worst_frames(doubts, 2)] == [0, 2]
-
-
-def test_the_report_lists_every_frame_and_the_worst(tmp_path):
-    m = [[ObjectMeasure(1, 1.0, 0.1)], [ObjectMeasure(1, 0.3, 0.1)], None]
-    content = report(["a", "b", "c"], m, {0})
-    json.dumps(content)  # plain JSON
-    assert content["given"] == [0] and content["worst"] == [1]
-    assert [f["name"] for f in content["frames"]] == ["a", "b", "c"]
-    assert content["frames"][1]["objects"]["1"]["certainty"] == 0.3

@@ -6,8 +6,9 @@ the share it holds surely, p > 0.9) and its area. Per frame, over the frames in 
 - `unsure`: low certainty (1 - certainty);
 - `area jump`: its area changed suddenly from the frame before (a factor of 4 counts 1);
 - `vanished`: it was there on the frame before and is gone (counts 1).
-Given frames are sure (doubt 0). Light to import: the app and `lgdk segment --report`
-use it, the benchmark of the correction loop (`scripts/eval_interactive.py`) too.
+Given frames are sure (doubt 0). Light to import (torch only inside `measure`): the app's
+strip and `lgdk segment --report` use it, and so does the benchmark of the correction loop
+(`scripts/eval_interactive.py`).
 """
 
 from __future__ import annotations
