@@ -161,6 +161,10 @@ class InferenceConfig:
         0.0, "decode an object only on a crop around its motion window when that crop is "
              "under this share of the frame (lgdk.infer.window.object_crops; with "
              "--window); 0 for every object on the whole frame")
+    memory_gate: float = _setting(
+        0.0, "a frame due to become a memory frame waits while its least certain object's "
+             "doubt (lgdk.infer.doubt: unsure, a sudden change of area, gone) is above "
+             "this; 0 for off")
     flip: bool = _setting(False, "also process the mirrored frames and average")
     scales: tuple[int, ...] = _setting((), "shorter-side sizes to average, e.g. 480,600")
     amp: bool = _setting(False, "mixed precision (GPU)")
@@ -202,6 +206,8 @@ class InferenceConfig:
                                f"sizes, not {self.window}"),
             (0 <= self.crop_share <= 1, f"--crop-share must be a share of the frame in "
                                         f"0-1 (0: off), not {self.crop_share}"),
+            (0 <= self.memory_gate <= 1, f"--memory-gate must be a doubt in 0-1 (0: "
+                                         f"off), not {self.memory_gate}"),
             (self.max_objects >= 1, f"--max-objects must be at least 1, not "
                                     f"{self.max_objects}"),
             (all(s >= 16 for s in self.scales), f"--scales must be shorter sides of 16 "

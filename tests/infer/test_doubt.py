@@ -49,3 +49,28 @@ def test_a_given_frame_is_sure_and_the_worst_come_first():
     doubts = frame_doubts(m, given={3})
     assert doubts[3].why == "given" and doubts[3].doubt == 0.0
     assert [d.frame for d in worst_frames(doubts, 2)] == [0, 2]
+
+
+def test_the_memory_gate_keeps_a_doubtful_frame_out_of_memory(tiny_model):
+    """With `memory_gate`, a frame due to become a memory frame whose least certain object
+    is past the gate waits (it is still the previous frame); given frames always go in."""
+    from lgdk.config import InferenceConfig
+    from lgdk.data.procedural import generate_clip
+    from lgdk.errors import UserError
+    from lgdk.infer.predictor import Predictor
+
+    clip = generate_clip(np.random.default_rng(0), 64, 96, 6, 2)
+    kept, doubts = {}, {}
+    for gate in (0.0, 0.05):
+        p = Predictor(tiny_model, InferenceConfig(size=0, mem_every=1, memory_gate=gate))
+        measures = []
+        for t, frame in enumerate(clip.frames):
+            probs = p.step(frame, clip.labels[0] if t == 0 else None)
+            measures.append(measure(probs, p.object_ids))
+        kept[gate] = [e.frame_index for e in p.bank.entries]
+        doubts[gate] = [d.doubt for d in frame_doubts(measures, {0})]
+    assert kept[0.0] == [0, 1, 2, 3, 4, 5]
+    expected = [t for t in range(6) if doubts[0.05][t] <= 0.05]
+    assert kept[0.05] == expected and 0 in expected and len(expected) < 6
+    with pytest.raises(UserError, match="--memory-gate must be a doubt in 0-1"):
+        InferenceConfig(memory_gate=2.0)

@@ -20,6 +20,7 @@ from lgdk.config import InferenceConfig
 from lgdk.data.masks import VOID
 from lgdk.errors import UserError
 from lgdk.infer.backend import StepModel
+from lgdk.infer.doubt import measure, object_doubt
 from lgdk.infer.window import Boxes, object_boxes, object_crops, window_penalty
 from lgdk.models.memory_bank import MemoryBank, MemoryPolicy
 from lgdk.models.network import PAD_MULTIPLE, aggregate
@@ -140,6 +141,7 @@ class Predictor(Streaming):
         self._frame: tuple | None = None  # where the frame last read lies in memory
         self._boxes: Boxes | None = None  # the objects' boxes in the last frame memorised
         self._given_side = torch.zeros(1, 0, device=self.device)  # (1, N) in given masks
+        self._measures: dict = {}  # each object's certainty and area (`memory_gate`)
         # objects decoded on crops: where the model can, and the window says where they are
         self.crop_share = self.settings.crop_share if getattr(
             getattr(model, "decoder", None), "decodes_crops", False) else 0.0
@@ -221,12 +223,24 @@ class Predictor(Streaming):
         if self.bank.num_objects == 0:
             return
         encode, as_memory = self.policy.plan(self.frame_index, self.bank, given)
+        if self.settings.memory_gate:  # every frame measured: the areas of the one before
+            doubtful = self._doubtful(probs, resolution)
+            as_memory = as_memory and (given or not doubtful)
         if not encode:
             return  # the previous frame in the bank stays the last one encoded
         masks = resolution.zero_padding(probs)[:, 1:]
         with torch.autocast(self.device.type, enabled=self.autocast):
             self.model.memorize(self.frame_index, x, query, masks, self.bank, as_memory,
                                 permanent=given)
+
+    def _doubtful(self, probs: torch.Tensor, resolution: Resolution) -> bool:
+        """Whether the frame's least certain object is past `memory_gate`'s doubt (the
+        area against the frame memorised before); probs (1, 1+N, ph, pw)."""
+        (h, w) = resolution.model
+        now = measure(probs[0, :, :h, :w], list(range(probs.shape[1] - 1)))
+        before, self._measures = self._measures, {m.object_id: m for m in now}
+        doubt = max((object_doubt(m, before.get(m.object_id))[0] for m in now), default=0.0)
+        return doubt > self.settings.memory_gate
 
     def _track(self, boxes: Boxes, given: bool) -> None:
         """Keep the boxes of the last frame and each object's side in given masks."""
