@@ -290,3 +290,48 @@ def test_a_whole_mask_given_replaces_the_frames_prompts_and_void_is_background(
     limited.load(iter(clip().frames), fps=10)
     with pytest.raises(SessionError, match="over this app's limit of 1"):
         limited.give_mask(0, mask)
+
+
+def test_a_click_on_a_propagated_mask_changes_it_only_around_the_click(
+        tmp_path, make_tiny_predictor, monkeypatch):
+    """The prompt network's mask from the clicks (here a fixed one) decides the piece a
+    click adds or removes; the rest of the propagated mask stays."""
+    from lgdk.app import session as session_module
+    from lgdk.data.masks import write_mask
+
+    s = painted_and_propagated(tmp_path, make_tiny_predictor, 0)
+    result = np.zeros((64, 96), np.uint8)
+    result[10:40, 10:40] = 1  # what the propagation gave frame 5
+    write_mask(tmp_path / "s/results/00005.png", result)
+    proposal = np.zeros((64, 96), np.uint8)
+    proposal[10:40, 10:40] = 1
+    proposal[45:60, 70:90] = 1  # a missed piece
+    proposal[20:30, 20:30] = 0  # a hole the propagation filled
+    asked = []
+    monkeypatch.setattr(session_module, "mask_from_object_prompts",
+                        lambda frame, prompts, *a, **k: (asked.append(prompts), proposal)[1])
+    s.click(5, 1, 80.5, 50.5, True)
+    after = s.labels(5)
+    assert (after[10:40, 10:40] == 1).all() and (after[45:60, 70:90] == 1).all()
+    assert 5 in s.given and s.edited == {5}
+    s.click(5, 1, 25.5, 25.5, False)
+    after = s.labels(5)
+    assert (after[20:30, 20:30] == 0).all() and (after[45:60, 70:90] == 1).all()
+    assert after[10:40, 10:40].sum() == 900 - 100
+    box = asked[-1][0].box  # the prompt network saw the mask's box and the clicks
+    assert box.x0 < 10 and box.x1 > 80 and len(asked[-1][0].clicks) == 2
+
+
+def test_a_lone_negative_click_on_a_propagated_mask_removes_a_piece(
+        tmp_path, make_tiny_predictor):
+    from lgdk.data.masks import write_mask
+
+    s = painted_and_propagated(tmp_path, make_tiny_predictor, 0)
+    result = np.zeros((64, 96), np.uint8)
+    result[10:40, 10:40] = 1
+    write_mask(tmp_path / "s/results/00005.png", result)
+    s.click(5, 1, 25.5, 25.5, False)
+    after = s.labels(5)
+    assert after[25, 25] == 0 and (after == 1).sum() < 900
+    with pytest.raises(PromptError, match="outside"):
+        s.click(5, 1, float("nan"), 3.0, True)

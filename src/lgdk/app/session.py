@@ -10,18 +10,17 @@ stays flat on long videos), outputs built on demand. Propagation is the video jo
 
 from __future__ import annotations
 
-import math
 import shutil
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from lgdk.app import downloads
+from lgdk.app.brush import check_stroke, stroke_pixels
 from lgdk.app.limits import AppSettings, DiskBudget
 from lgdk.app.queue import Cancelled, PropagationQueue
 from lgdk.app.store import FrameStore
@@ -30,15 +29,15 @@ from lgdk.errors import UserError
 from lgdk.infer.doubt import FrameDoubt, ObjectMeasure, frame_doubts
 from lgdk.infer.predictor import Streaming
 from lgdk.prompts import mask_from_object_prompts, with_others_clicks
-from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError
-from lgdk.video.cutout import CutoutWriter
+from lgdk.prompts.correct import box_around, local_edit
+from lgdk.prompts.grabcut import click_radius
+from lgdk.prompts.refine import pin_radius
+from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_prompts
 from lgdk.video.frames import Spill
 from lgdk.video.job import Reach, VideoJob, check_direction, plan
-from lgdk.video.sinks import OverlayWriter
 from lgdk.video.video_io import FrameSource
 
 SPILL_IN_MEMORY = 96 << 20  # bytes of frames a propagation keeps in memory
-SUBPIXEL_BITS = 4  # a brush stroke's points are drawn to a sixteenth of a pixel
 
 
 class SessionError(UserError):
@@ -71,6 +70,7 @@ class Session:
         self.store = FrameStore(self.folder, settings.max_frames, disk)
         self.given: dict[int, np.ndarray] = {}  # frame -> (H, W) ids the user gave
         self.prompts: dict[tuple[int, int], ObjectPrompt] = {}  # (frame, object) -> prompt
+        self.correcting: set[tuple[int, int]] = set()  # (frame, object): clicks correct
         self.edited: set[int] = set()  # given frames whose reach is to propagate again
         self.measures: dict[int, list[ObjectMeasure]] = {}  # frame -> how sure its objects are
         self.direction = "both"
@@ -120,6 +120,7 @@ class Session:
         shutil.rmtree(self.folder / "results", ignore_errors=True)
         (self.folder / "results").mkdir(parents=True)
         self.given, self.prompts, self.edited, self.measures = {}, {}, set(), {}
+        self.correcting = set()
         self.progress = Progress()
 
     def frame(self, index: int) -> np.ndarray:
@@ -169,20 +170,28 @@ class Session:
         """A box around object `object_id` on frame `index` (a new box replaces its clicks)."""
         self._check_edit(index, object_id)
         self._apply_prompt(index, ObjectPrompt(object_id, box=Box(*box)))
+        self.correcting.discard((index, object_id))
 
     def click(self, index: int, object_id: int, x: float, y: float, positive: bool) -> None:
         """A click; on an object that has a mask but no prompt here (a propagated result
-        to correct), the clicks refine a box around its current mask."""
+        to correct), each click corrects that mask where it is (`lgdk.prompts.correct`)."""
         self._check_edit(index, object_id)
-        prompt = self.prompts.get((index, object_id))
+        key = (index, object_id)
+        prompt = self.prompts.get(key)
         if prompt is None:
-            prompt = ObjectPrompt(object_id, box=_box_around(self.labels(index), object_id))
+            current = self.labels(index)
+            if current is not None and (current == object_id).any():
+                self.correcting.add(key)
+            prompt = ObjectPrompt(object_id)
         if len(prompt.clicks) >= self.settings.max_clicks:
             raise SessionError(f"{len(prompt.clicks)} clicks on object {object_id} of this "
                                "frame is this app's limit (--max-clicks); clear the frame or "
                                "draw a new box")
         clicks = [*prompt.clicks, Click(x, y, positive)]
-        self._apply_prompt(index, ObjectPrompt(object_id, prompt.box, clicks))
+        if key in self.correcting:
+            self._apply_correction(index, ObjectPrompt(object_id, None, clicks))
+        else:
+            self._apply_prompt(index, ObjectPrompt(object_id, prompt.box, clicks))
 
     def paint(self, index: int, object_id: int, points: list[tuple[float, float]],
               radius: float, erase: bool = False) -> None:
@@ -190,7 +199,7 @@ class Session:
         self._check_edit(index, object_id)
         check_stroke(points, radius, self.size, self.settings)
         mask = self._editable(index)
-        stroke = _stroke(points, radius, mask.shape)
+        stroke = stroke_pixels(points, radius, mask.shape)
         if erase:
             mask[stroke & (mask == object_id)] = 0
         else:
@@ -212,6 +221,7 @@ class Session:
                                f"app's limit of {self.settings.max_objects}")
         with self.lock:
             self.prompts = {k: v for k, v in self.prompts.items() if k[0] != index}
+            self.correcting = {k for k in self.correcting if k[0] != index}
         self._set_given(index, mask)
 
     def clear(self, index: int) -> None:
@@ -220,6 +230,7 @@ class Session:
         with self.lock:
             self.given.pop(self._check_index(index), None)
             self.prompts = {k: v for k, v in self.prompts.items() if k[0] != index}
+            self.correcting = {k for k in self.correcting if k[0] != index}
             self._neighbours_edited(index)
 
     def _check_idle(self) -> None:
@@ -246,6 +257,34 @@ class Session:
         self.prompts[(index, object_id)] = prompt
         mask[mask == object_id] = 0
         mask[ids == object_id] = object_id
+        self._set_given(index, mask)
+
+    def _apply_correction(self, index: int, prompt: ObjectPrompt) -> None:
+        """The prompt's last click applied to the object's mask on the frame, where it is:
+        what the prompt network makes of all its clicks there decides the piece added or
+        removed (`lgdk.prompts.correct.local_edit`)."""
+        frame, mask, object_id = self.frame(index), self._editable(index), prompt.object_id
+        height, width = mask.shape
+        check_prompts([ObjectPrompt(object_id, Box(0, 0, width, height), prompt.clicks)],
+                      height, width, self.settings.max_objects)  # the clicks, first
+        current = mask == object_id
+        box = box_around(current, prompt.clicks)
+        if box is None:  # nothing left of it, and negative clicks alone
+            raise PromptError(f"object {object_id} has no mask on this frame; click on it "
+                              "(+) or draw a box")
+        on_frame = [p for (i, o), p in self.prompts.items() if i == index and o != object_id]
+        asked = with_others_clicks(ObjectPrompt(object_id, box, prompt.clicks), on_frame)
+        try:
+            ids = mask_from_object_prompts(frame, [asked], self.settings.prompt_method,
+                                           self.settings.max_objects, self.make_predictor,
+                                           others=mask)
+        except PromptError:  # an empty mask: the click's disc decides
+            ids = np.zeros_like(mask)
+        radius = pin_radius(ObjectPrompt(object_id, box), mask, click_radius(*mask.shape))
+        edited = local_edit(current, ids == object_id, prompt.clicks[-1:], radius)
+        self.prompts[(index, object_id)] = prompt
+        mask[current] = 0
+        mask[edited] = object_id
         self._set_given(index, mask)
 
     def _editable(self, index: int) -> np.ndarray:
@@ -363,108 +402,14 @@ class Session:
             yield np.zeros(self.size, np.uint8) if labels is None else labels
 
     def masks_zip(self) -> Path:
-        path = self._output("masks.zip")
-        with zipfile.ZipFile(path, "w") as archive:
-            for index, labels in enumerate(self.final_labels()):
-                png = self.folder / "outputs" / "mask.png"
-                write_mask(png, labels)
-                archive.write(png, f"{index:05d}.png")
-        return path
+        """A zip of every frame's indexed PNG (`lgdk.app.downloads`)."""
+        return downloads.masks_zip(self)
 
     def video(self, kind: str, background: tuple[int, int, int] | None = None) -> Path:
-        """kind: 'overlay' (mp4), 'cutout' (transparent WebM, or an mp4 on `background`),
-        'cutout_mov' (ProRes 4444 with alpha), 'cutout_png' (a zip of RGBA PNGs). Videos
-        carry the upload's frame rate and sound."""
-        sound = self.store.sound()
-        if kind == "overlay":
-            path = self._output("overlay.mp4")
-            sink = OverlayWriter(path, self.fps, sound)
-        elif kind in ("cutout", "cutout_mov"):
-            name = "cutout.mov" if kind == "cutout_mov" else "cutout.webm" if \
-                background is None else "cutout.mp4"
-            path = self._output(name, factor=4 if kind == "cutout_mov" else 1)
-            sink = CutoutWriter.open(path, self.fps, background, audio=sound)
-        elif kind == "cutout_png":
-            path = self._output("cutout_png", factor=8)  # RGBA PNGs, then their zip
-            sink = CutoutWriter.open(path, self.fps)
-        else:
-            raise SessionError(f"unknown download '{kind}'")
-        try:
-            for frame, labels in zip(self.store.frames(), self.final_labels()):
-                sink.write(frame, labels)
-            sink.close()
-        except BaseException:
-            sink.abort()
-            raise
-        if kind != "cutout_png":
-            return path
-        archive = path.with_suffix(".zip")
-        with zipfile.ZipFile(archive, "w") as out:
-            for png in sorted(path.glob("*.png")):
-                out.write(png, png.name)
-        return archive
-
-    def _output(self, name: str, factor: int = 1) -> Path:
-        """The path of a download; `factor`: its size in frames' JPEG sizes, at most."""
-        if not self.frames:
-            raise SessionError("no video loaded")
-        if self.disk is not None:
-            size = sum(p.stat().st_size for p in self.frames)
-            self.disk.check(factor * size, "the download")
-        (self.folder / "outputs").mkdir(exist_ok=True)
-        return self.folder / "outputs" / name
+        """The overlay or cut-out download of `kind` (`lgdk.app.downloads.KINDS`)."""
+        return downloads.video(self, kind, background)
 
     def close(self) -> None:
         self.cancel(wait=True)
         self.store.close()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _box_around(labels: np.ndarray | None, object_id: int) -> Box | None:
-    """The object's bounding box on this frame, grown by a tenth (None: not there)."""
-    if labels is None or not (labels == object_id).any():
-        return None
-    ys, xs = np.nonzero(labels == object_id)
-    pad_x, pad_y = 0.1 * (xs.max() - xs.min() + 1), 0.1 * (ys.max() - ys.min() + 1)
-    height, width = labels.shape
-    return Box(max(0.0, xs.min() - pad_x), max(0.0, ys.min() - pad_y),
-               min(width, xs.max() + 1 + pad_x), min(height, ys.max() + 1 + pad_y))
-
-
-def check_stroke(points: list[tuple[float, float]], radius: float, size: tuple[int, int],
-                 settings: AppSettings) -> None:
-    """Refuse a stroke past the app's limits before any pixel is drawn: at most
-    `max_points` points, each within a frame's width and height of the frame, and a
-    radius in (0, max_radius]."""
-    if not points:
-        raise PromptError("a brush stroke needs at least one point")
-    if len(points) > settings.max_points:
-        raise PromptError(f"a brush stroke of {len(points)} points is over this app's limit "
-                          f"of {settings.max_points} (--max-points); send shorter strokes")
-    if not (math.isfinite(radius) and 0 < radius <= settings.max_radius):
-        raise PromptError(f"brush radius {radius:g} is not in (0, {settings.max_radius:g}] "
-                          "pixels (--max-radius)")
-    height, width = size
-    for x, y in points:
-        if not (-width <= x <= 2 * width and -height <= y <= 2 * height):
-            raise PromptError(f"brush point {x:g},{y:g} is far off the {width}x{height} "
-                              "frame")
-
-
-def _stroke(points: list[tuple[float, float]], radius: float,
-            size: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool: the pixels within `radius` of the polyline through `points`: the line
-    drawn one pixel wide on a canvas padded by the radius, then a distance transform; its
-    cost is the canvas's, whatever the stroke's length."""
-    height, width = size
-    pad = int(math.ceil(radius)) + 1
-    canvas = np.full((height + 2 * pad, width + 2 * pad), 255, np.uint8)
-    scale = 1 << SUBPIXEL_BITS
-    line = np.array([[round((x + pad) * scale), round((y + pad) * scale)]
-                     for x, y in points], np.int32)  # (N, 2) fixed point
-    cv2.polylines(canvas, [line.reshape(-1, 1, 2)], False, 0, 1, cv2.LINE_8, SUBPIXEL_BITS)
-    cx, cy = ((line + scale // 2) >> SUBPIXEL_BITS).T  # each point's own pixel (a dot too)
-    inside = (cx >= 0) & (cx < canvas.shape[1]) & (cy >= 0) & (cy < canvas.shape[0])
-    canvas[cy[inside], cx[inside]] = 0
-    distance = cv2.distanceTransform(canvas, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return distance[pad:pad + height, pad:pad + width] <= radius
