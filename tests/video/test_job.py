@@ -213,20 +213,26 @@ class Recording(Copying):
         return super().step(frame, mask)
 
 
-def test_every_pass_holds_the_given_frames_on_both_sides(tmp_path):
-    """A frame between two given frames reads both: each pass starts with the other given
-    frame in memory; a later frame's objects not known yet are void there (not claimed
-    before they are given)."""
+def recorded_steps(tmp_path, direction):
+    """(frame number, ids given, pass) of every step, object 1 given on frame 2, objects 1
+    and 2 on frame 8."""
     source = open_frames(frames_folder(tmp_path))
-    first_pixel = [source._read_image(f).tobytes() for f in source.files]
+    pixels = [source._read_image(f).tobytes() for f in source.files]
     Recording.steps = []
     job = VideoJob(source, Recording)
     job.give(2, square(1, 0, 0))
     job.give(8, np.maximum(square(1, 20, 10), square(2, 0, 16)))
-    list(job.propagate("both"))
+    list(job.propagate(direction))
+    return [(pixels.index(pixel), ids, made) for pixel, ids, made in Recording.steps]
+
+
+def test_every_pass_holds_the_given_frames_on_both_sides(tmp_path):
+    """A frame between two given frames reads both: each pass starts with the other given
+    frame in memory; a later frame's objects not known yet are void there (not claimed
+    before they are given)."""
     by_pass: dict = {}
-    for pixel, ids, made in Recording.steps:
-        by_pass.setdefault(made, []).append((first_pixel.index(pixel), ids))
+    for index, ids, made in recorded_steps(tmp_path, "both"):
+        by_pass.setdefault(made, []).append((index, ids))
     passes = list(by_pass.values())
     assert passes[0][:2] == [(8, [0, 1, 255]), (2, [0, 1])]  # from 2: frame 8 first
     assert passes[1][:2] == [(8, [0, 1, 255]), (2, [0, 1])]  # backward from 2 too
@@ -236,14 +242,7 @@ def test_every_pass_holds_the_given_frames_on_both_sides(tmp_path):
 
 def test_going_forward_alone_reads_no_later_given_frame(tmp_path):
     """The benchmarks' protocol: one pass; a later mask is taken when its frame comes."""
-    source = open_frames(frames_folder(tmp_path))
-    first_pixel = [source._read_image(f).tobytes() for f in source.files]
-    Recording.steps = []
-    job = VideoJob(source, Recording)
-    job.give(2, square(1, 0, 0))
-    job.give(8, np.maximum(square(1, 20, 10), square(2, 0, 16)))
-    list(job.propagate("forward"))
-    order = [first_pixel.index(pixel) for pixel, _, _ in Recording.steps]
+    order = [index for index, _, _ in recorded_steps(tmp_path, "forward")]
     assert order == list(range(2, 12))
 
 
