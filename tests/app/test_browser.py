@@ -301,6 +301,9 @@ def test_the_strip_leads_to_a_frame_whose_correction_changes_its_neighbours(
     ActionChains(browser).move_to_element_with_offset(strip, x, 0).click().perform()
     wait_for(lambda: browser.find_element(By.ID, "frame-number").text == f"frame {worst}",
              "the strip's frame shown")
+    shots = Path(os.environ.get("LGDK_SCREENSHOTS", tmp_path / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / "5-strip.png"))
 
     sid = js("return document.body.dataset.session")
 
