@@ -335,3 +335,30 @@ def test_a_lone_negative_click_on_a_propagated_mask_removes_a_piece(
     assert after[25, 25] == 0 and (after == 1).sum() < 900
     with pytest.raises(PromptError, match="outside"):
         s.click(5, 1, float("nan"), 3.0, True)
+
+
+def test_a_corrected_frame_vouches_only_for_the_objects_edited_there(
+        tmp_path, make_tiny_predictor, monkeypatch):
+    """Propagation takes a corrected frame's other objects (the results it showed) as
+    void: predicted again from memory, not frozen as given."""
+    from lgdk.data.masks import write_mask
+    from lgdk.video.job import VideoJob
+
+    s = session_on(tmp_path, make_tiny_predictor, clip())
+    first = np.zeros((64, 96), np.uint8)
+    first[5:20, 5:20], first[30:50, 50:80] = 1, 2
+    s.give_mask(0, first)
+    s.propagate()
+    wait(s)
+    result = np.zeros((64, 96), np.uint8)
+    result[10:30, 10:30], result[35:55, 60:90] = 1, 2
+    write_mask(tmp_path / "s/results/00005.png", result)
+    s.paint(5, 1, [(70, 10)], radius=4)
+    given = {}
+    monkeypatch.setattr(VideoJob, "give", lambda job, i, mask: given.__setitem__(i, mask))
+    s.propagate()
+    wait(s)
+    assert np.array_equal(given[0], first)  # a whole mask given: every object vouched
+    assert (given[5][10:30, 10:30] == 1).all() and given[5][10, 70] == 1
+    assert (given[5][35:55, 60:90] == 255).all()  # object 2: not edited on frame 5
+    assert (s.labels(5)[35:55, 60:90] == 2).all()  # shown as it was

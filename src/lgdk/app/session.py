@@ -71,6 +71,9 @@ class Session:
         self.given: dict[int, np.ndarray] = {}  # frame -> (H, W) ids the user gave
         self.prompts: dict[tuple[int, int], ObjectPrompt] = {}  # (frame, object) -> prompt
         self.correcting: set[tuple[int, int]] = set()  # (frame, object): clicks correct
+        # frame -> the objects the user edited there: a given frame vouches for these;
+        # the others on it (a propagation's results) are predicted again from its memory
+        self.vouched: dict[int, set[int]] = {}
         self.edited: set[int] = set()  # given frames whose reach is to propagate again
         self.measures: dict[int, list[ObjectMeasure]] = {}  # frame -> how sure its objects are
         self.direction = "both"
@@ -120,7 +123,7 @@ class Session:
         shutil.rmtree(self.folder / "results", ignore_errors=True)
         (self.folder / "results").mkdir(parents=True)
         self.given, self.prompts, self.edited, self.measures = {}, {}, set(), {}
-        self.correcting = set()
+        self.correcting, self.vouched = set(), {}
         self.progress = Progress()
 
     def frame(self, index: int) -> np.ndarray:
@@ -204,7 +207,7 @@ class Session:
             mask[stroke & (mask == object_id)] = 0
         else:
             mask[stroke] = object_id
-        self._set_given(index, mask)
+        self._set_given(index, mask, {object_id})
 
     def give_mask(self, index: int, labels: np.ndarray) -> None:
         """A whole mask of frame `index`: (H, W) object ids (0: background, 255: void,
@@ -222,7 +225,8 @@ class Session:
         with self.lock:
             self.prompts = {k: v for k, v in self.prompts.items() if k[0] != index}
             self.correcting = {k for k in self.correcting if k[0] != index}
-        self._set_given(index, mask)
+            self.vouched.pop(index, None)
+        self._set_given(index, mask, ids)
 
     def clear(self, index: int) -> None:
         """Forget what was given on frame `index`."""
@@ -231,6 +235,7 @@ class Session:
             self.given.pop(self._check_index(index), None)
             self.prompts = {k: v for k, v in self.prompts.items() if k[0] != index}
             self.correcting = {k for k in self.correcting if k[0] != index}
+            self.vouched.pop(index, None)
             self._neighbours_edited(index)
 
     def _check_idle(self) -> None:
@@ -257,7 +262,7 @@ class Session:
         self.prompts[(index, object_id)] = prompt
         mask[mask == object_id] = 0
         mask[ids == object_id] = object_id
-        self._set_given(index, mask)
+        self._set_given(index, mask, {object_id})
 
     def _apply_correction(self, index: int, prompt: ObjectPrompt) -> None:
         """The prompt's last click applied to the object's mask on the frame, where it is:
@@ -285,20 +290,30 @@ class Session:
         self.prompts[(index, object_id)] = prompt
         mask[current] = 0
         mask[edited] = object_id
-        self._set_given(index, mask)
+        self._set_given(index, mask, {object_id})
 
     def _editable(self, index: int) -> np.ndarray:
         current = self.labels(index)
         return np.zeros(self.size, np.uint8) if current is None else current.copy()
 
-    def _set_given(self, index: int, mask: np.ndarray) -> None:
+    def _set_given(self, index: int, mask: np.ndarray, objects: set[int]) -> None:
+        """Frame `index` given `mask`, the user having edited `objects` there."""
         with self.lock:
             if object_ids(mask):
                 self.given[index] = mask
+                self.vouched.setdefault(index, set()).update(objects)
                 self.edited.add(index)
             else:
                 self.given.pop(index, None)
+                self.vouched.pop(index, None)
                 self._neighbours_edited(index)
+
+    def _vouched_mask(self, index: int) -> np.ndarray:
+        """The given mask of frame `index` as propagation takes it: the objects the user
+        did not edit there are void (neither claimed nor denied: predicted again)."""
+        mask = self.given[index]
+        keep = [0, *self.vouched.get(index, object_ids(mask))]
+        return np.where(np.isin(mask, keep), mask, VOID).astype(np.uint8)
 
     def _neighbours_edited(self, index: int) -> None:
         """Frame `index` holds no given mask now: the given frames beside it reach over
@@ -364,8 +379,8 @@ class Session:
         job.keep_measures = True
         job.before = self._result  # a correction's passes stop where frames are as they were
         try:
-            for index, mask in self.given.items():
-                job.give(index, mask)
+            for index in self.given:
+                job.give(index, self._vouched_mask(index))
             began = time.perf_counter()
             for result in job.propagate(self.direction, only=edited, in_order=False):
                 write_mask(self.folder / "results" / f"{result.index:05d}.png", result.labels)
