@@ -362,3 +362,22 @@ def test_a_corrected_frame_vouches_only_for_the_objects_edited_there(
     assert (given[5][10:30, 10:30] == 1).all() and given[5][10, 70] == 1
     assert (given[5][35:55, 60:90] == 255).all()  # object 2: not edited on frame 5
     assert (s.labels(5)[35:55, 60:90] == 2).all()  # shown as it was
+
+
+def test_a_correction_of_one_object_leaves_the_others_results_as_they_were(
+        tmp_path, make_tiny_predictor):
+    s = session_on(tmp_path, make_tiny_predictor, clip())
+    first = np.zeros((64, 96), np.uint8)
+    first[5:20, 5:20], first[30:50, 50:80] = 1, 2
+    s.give_mask(0, first)
+    s.propagate()
+    wait(s)
+    before = [s.labels(i).copy() for i in range(8)]
+    s.paint(5, 1, [(70, 10)], radius=4)
+    s.propagate()
+    wait(s)
+    for i in range(3, 8):  # frame 5's reach
+        now = s.labels(i)
+        kept = (before[i] == 2) & (now != 1)
+        assert (now[kept] == 2).all() and not ((now == 2) & (before[i] != 2)).any()
+    assert all(np.array_equal(s.labels(i), before[i]) for i in range(3))

@@ -16,7 +16,7 @@ from lgdk.data.masks import read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.predictor import Predictor, Streaming
 from lgdk.video.frames import Frames, Spill
-from lgdk.video.job import Reach, VideoJob, plan
+from lgdk.video.job import AGREE_IOU, Reach, VideoJob, labels_agree, plan
 from lgdk.video.video_io import FrameSource, open_frames
 from lgdk.video.writer import VideoWriter
 
@@ -264,7 +264,7 @@ def test_a_corrections_passes_stop_where_the_frames_are_as_they_were(tmp_path):
     job.give(0, square(1, 0, 0))
     job.give(29, square(1, 0, 0))
     old = {r.index: r.labels for r in job.propagate("both")}
-    job.before = old.get
+    job.unchanged = lambda r: labels_agree(old[r.index], r.labels, AGREE_IOU)
     job.give(14, square(1, 0, 0))  # the same as before: 3 frames each way show it
     out = {r.index for r in job.propagate("both", only={14}, in_order=False)}
     assert out == {11, 12, 13, 14, 15, 16, 17}

@@ -24,6 +24,7 @@ from lgdk.app.brush import check_stroke, stroke_pixels
 from lgdk.app.limits import AppSettings, DiskBudget
 from lgdk.app.queue import Cancelled, PropagationQueue
 from lgdk.app.store import FrameStore
+from lgdk.app.vouched import merged, unchanged, vouched_mask
 from lgdk.data.masks import VOID, object_ids, read_mask, write_mask
 from lgdk.errors import UserError
 from lgdk.infer.doubt import FrameDoubt, ObjectMeasure, frame_doubts
@@ -309,11 +310,7 @@ class Session:
                 self._neighbours_edited(index)
 
     def _vouched_mask(self, index: int) -> np.ndarray:
-        """The given mask of frame `index` as propagation takes it: the objects the user
-        did not edit there are void (neither claimed nor denied: predicted again)."""
-        mask = self.given[index]
-        keep = [0, *self.vouched.get(index, object_ids(mask))]
-        return np.where(np.isin(mask, keep), mask, VOID).astype(np.uint8)
+        return vouched_mask(self.given[index], self.vouched.get(index))
 
     def _neighbours_edited(self, index: int) -> None:
         """Frame `index` holds no given mask now: the given frames beside it reach over
@@ -377,14 +374,24 @@ class Session:
                        Spill(budget=SPILL_IN_MEMORY, parent=self.folder))
         job.cancelled = self._cancel.is_set
         job.keep_measures = True
-        job.before = self._result  # a correction's passes stop where frames are as they were
+        reaches = [r for r in plan(list(self.given), self.direction) if r.given in edited]
+
+        def vouched(index: int) -> set[int] | None:  # by the given frame it comes from
+            given = next((r.given for r in reaches if r.covers(index)), None)
+            return self.vouched.get(given)
+
+        job.unchanged = lambda result: unchanged(self._result(result.index), result.labels,
+                                                 vouched(result.index))
         try:
             for index in self.given:
                 job.give(index, self._vouched_mask(index))
             began = time.perf_counter()
             for result in job.propagate(self.direction, only=edited, in_order=False):
-                write_mask(self.folder / "results" / f"{result.index:05d}.png", result.labels)
-                self.measures[result.index] = result.measures or []
+                labels, measures = merged(self._result(result.index), result,
+                                          self.measures.get(result.index, []),
+                                          vouched(result.index))
+                write_mask(self.folder / "results" / f"{result.index:05d}.png", labels)
+                self.measures[result.index] = measures
                 self.progress.done += 1
                 self.progress.fps = self.progress.done / (time.perf_counter() - began)
             if self._cancel.is_set():

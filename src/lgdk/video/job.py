@@ -114,12 +114,12 @@ class VideoJob:
         self.cancelled: Callable[[], bool] = lambda: False  # checked between frames
         self.keep_probs = False  # Result.probs: the probabilities, else None
         self.keep_measures = False  # Result.measures: how sure each object is, else None
-        # frame -> its labels before this propagation (None: none): with it, a correction's
-        # passes (`propagate(only=...)`) stop where the frames are as they were
-        self.before: Callable[[int], np.ndarray | None] | None = None
+        # whether a result is as its frame was before this propagation: with it, a
+        # correction's passes (`propagate(only=...)`) stop where frames come out as they were
+        self.unchanged: Callable[[Result], bool] | None = None
         self._released = 0  # frames below this one are released (but given ones)
         self._later = self.later_seeds  # of this propagation (none going forward)
-        self._stop_early = False  # of this propagation: a correction's, with `before`
+        self._stop_early = False  # of this propagation: a correction's, with `unchanged`
 
     def give(self, index: int, mask: Given) -> None:
         """The mask of frame `index` ((H, W) ids), or a function of the frame that makes
@@ -146,7 +146,7 @@ class VideoJob:
         self._later = 0 if direction == "forward" else self.later_seeds  # the protocol's
         reaches = [r for r in plan(list(self.given), direction)
                    if only is None or r.given in only]
-        self._stop_early = only is not None and self.before is not None
+        self._stop_early = only is not None and self.unchanged is not None
         results = self._run(reaches)
         if not in_order:
             return results
@@ -204,10 +204,8 @@ class VideoJob:
 
     def _as_before(self, result: Result) -> bool:
         """After a correction: whether the frame's new labels are as they were."""
-        if not self._stop_early or result.index in self.given:
-            return False
-        old = self.before(result.index)
-        return old is not None and labels_agree(old, result.labels, AGREE_IOU)
+        return (self._stop_early and result.index not in self.given
+                and self.unchanged(result))
 
     def _seed(self, predictor: Streaming, g: int) -> None:
         """Put the given frames around frame `g` in a fresh predictor's memory: the
