@@ -381,3 +381,22 @@ def test_a_correction_of_one_object_leaves_the_others_results_as_they_were(
         kept = (before[i] == 2) & (now != 1)
         assert (now[kept] == 2).all() and not ((now == 2) & (before[i] != 2)).any()
     assert all(np.array_equal(s.labels(i), before[i]) for i in range(3))
+
+
+def test_a_positive_click_far_from_the_propagated_mask_starts_the_object_there(
+        tmp_path, make_tiny_predictor, monkeypatch):
+    from lgdk.app import session as session_module
+    from lgdk.data.masks import write_mask
+
+    s = painted_and_propagated(tmp_path, make_tiny_predictor, 0)
+    result = np.zeros((64, 96), np.uint8)
+    result[5:15, 5:15] = 1  # astray: the object is at the bottom right
+    write_mask(tmp_path / "s/results/00005.png", result)
+    there = np.zeros((64, 96), np.uint8)
+    there[40:60, 70:90] = 1
+    asked = []
+    monkeypatch.setattr(session_module, "mask_from_object_prompts",
+                        lambda frame, prompts, *a, **k: (asked.append(prompts), there)[1])
+    s.click(5, 1, 80.5, 50.5, True)
+    assert np.array_equal(s.labels(5), there)
+    assert asked[0][0].box is None and len(asked[0][0].clicks) == 1

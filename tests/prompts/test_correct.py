@@ -45,3 +45,12 @@ def test_the_box_holds_the_mask_and_the_positive_clicks():
     box = box_around(square(5, 5), [Click(50, 40, True), Click(70, 55, False)], grow=0.0)
     assert (box.x0, box.y0, box.x1, box.y1) == (5, 5, 51, 41)
     assert box_around(np.zeros((4, 4), bool), []) is None
+
+
+def test_a_click_far_from_the_mask_is_far_and_one_beside_it_is_not():
+    from lgdk.prompts.correct import far_from
+
+    a = square(5, 5)  # 10x10: its size is 10
+    assert not far_from(a, Click(20, 10, True))  # 5 pixels beside it
+    assert far_from(a, Click(70, 50, True))
+    assert far_from(np.zeros((60, 80), bool), Click(1, 1, True))

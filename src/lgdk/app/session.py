@@ -30,7 +30,7 @@ from lgdk.errors import UserError
 from lgdk.infer.doubt import FrameDoubt, ObjectMeasure, frame_doubts
 from lgdk.infer.predictor import Streaming
 from lgdk.prompts import mask_from_object_prompts, with_others_clicks
-from lgdk.prompts.correct import box_around, local_edit
+from lgdk.prompts.correct import box_around, far_from, local_edit
 from lgdk.prompts.grabcut import click_radius
 from lgdk.prompts.refine import pin_radius
 from lgdk.prompts.spec import Box, Click, ObjectPrompt, PromptError, check_prompts
@@ -268,12 +268,17 @@ class Session:
     def _apply_correction(self, index: int, prompt: ObjectPrompt) -> None:
         """The prompt's last click applied to the object's mask on the frame, where it is:
         what the prompt network makes of all its clicks there decides the piece added or
-        removed (`lgdk.prompts.correct.local_edit`)."""
+        removed (`lgdk.prompts.correct.local_edit`); a positive click far from the mask
+        starts the object anew from it."""
         frame, mask, object_id = self.frame(index), self._editable(index), prompt.object_id
         height, width = mask.shape
         check_prompts([ObjectPrompt(object_id, Box(0, 0, width, height), prompt.clicks)],
                       height, width, self.settings.max_objects)  # the clicks, first
         current = mask == object_id
+        last = prompt.clicks[-1]
+        if last.positive and far_from(current, last):  # it is there: anew from the click
+            self._apply_prompt(index, ObjectPrompt(object_id, None, [last]))
+            return
         box = box_around(current, prompt.clicks)
         if box is None:  # nothing left of it, and negative clicks alone
             raise PromptError(f"object {object_id} has no mask on this frame; click on it "

@@ -1,7 +1,9 @@
 """Clicks that correct a propagated mask where they are, and leave the rest of it alone.
 
 A click on an object that has a mask on a frame but no prompt there (a propagation's
-result) asks for a local change: a positive click adds the piece of the prompt network's
+result) asks for a local change (`local_edit`), unless it is a positive click far from
+that mask (`far_from`: the object is there, its mask went astray), which starts the object
+anew from the click. A local change: a positive click adds the piece of the prompt network's
 mask that holds it (or a disc around it where that mask misses it), a negative click
 removes the piece of the current mask that the prompt network leaves out around it (or a
 disc). Rebuilding the whole mask from a box and the clicks instead undid what the
@@ -54,3 +56,16 @@ def box_around(mask: np.ndarray, clicks: list[Click], grow: float = 0.1) -> Box 
     height, width = mask.shape
     return Box(max(0.0, xs.min() - pad_x), max(0.0, ys.min() - pad_y),
                min(float(width), xs.max() + 1 + pad_x), min(float(height), ys.max() + 1 + pad_y))
+
+
+FAR = 1.0  # a positive click this many object sizes from its mask moves the object there
+
+
+def far_from(mask: np.ndarray, click: Click, factor: float = FAR) -> bool:
+    """Whether a click lies more than `factor` times the (H, W) bool mask's size (the
+    square root of its area) from its nearest pixel; an empty mask is far from any."""
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return True
+    nearest = np.sqrt(((ys + 0.5 - click.y) ** 2 + (xs + 0.5 - click.x) ** 2).min())
+    return nearest > factor * np.sqrt(len(ys))
