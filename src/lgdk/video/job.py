@@ -9,12 +9,13 @@ path and `lgdk app` all drive it.
 
 Which given frame a frame's result comes from (`plan`): the nearer one in time (on a
 tie, the earlier); frames before the first given frame from it, backwards; frames after
-the last, forwards. Every pass from a given frame holds the given frames around it in
-memory (`Seeds`): the nearest earlier ones (objects given there carry on) and the
-nearest later ones, so that a frame between two given frames reads both. The backward
-pass starts from the forward pass's labels of the given frame itself. With `forward`
-alone there is one pass from the first given frame, taking each later given mask as it
-comes (the DAVIS / YouTube-VOS protocol).
+the last, forwards. Every pass from a given frame starts with the given frames around it
+in memory (`SEEDS` earlier ones, whose objects carry on, and `LATER_SEEDS` later ones),
+so that a frame between two given frames reads both. The backward pass starts from the
+forward pass's labels of the given frame itself. With `forward` alone there is one pass
+from the first given frame, taking each later given mask as it comes (the DAVIS /
+YouTube-VOS protocol). After a correction (`propagate(only=...)`, with `unchanged`), a
+pass stops once `AGREE_RUN` frames in a row come out as they were.
 """
 
 from __future__ import annotations
