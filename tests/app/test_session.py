@@ -337,6 +337,17 @@ def test_a_lone_negative_click_on_a_propagated_mask_removes_a_piece(
         s.click(5, 1, float("nan"), 3.0, True)
 
 
+def two_objects_propagated(tmp_path, make_predictor):
+    """A session whose frame 0 is given objects 1 and 2 whole, propagated; the mask."""
+    s = session_on(tmp_path, make_predictor, clip())
+    first = np.zeros((64, 96), np.uint8)
+    first[5:20, 5:20], first[30:50, 50:80] = 1, 2
+    s.give_mask(0, first)
+    s.propagate()
+    wait(s)
+    return s, first
+
+
 def test_a_corrected_frame_vouches_only_for_the_objects_edited_there(
         tmp_path, make_tiny_predictor, monkeypatch):
     """Propagation takes a corrected frame's other objects (the results it showed) as
@@ -344,12 +355,7 @@ def test_a_corrected_frame_vouches_only_for_the_objects_edited_there(
     from lgdk.data.masks import write_mask
     from lgdk.video.job import VideoJob
 
-    s = session_on(tmp_path, make_tiny_predictor, clip())
-    first = np.zeros((64, 96), np.uint8)
-    first[5:20, 5:20], first[30:50, 50:80] = 1, 2
-    s.give_mask(0, first)
-    s.propagate()
-    wait(s)
+    s, first = two_objects_propagated(tmp_path, make_tiny_predictor)
     result = np.zeros((64, 96), np.uint8)
     result[10:30, 10:30], result[35:55, 60:90] = 1, 2
     write_mask(tmp_path / "s/results/00005.png", result)
@@ -366,12 +372,7 @@ def test_a_corrected_frame_vouches_only_for_the_objects_edited_there(
 
 def test_a_correction_of_one_object_leaves_the_others_results_as_they_were(
         tmp_path, make_tiny_predictor):
-    s = session_on(tmp_path, make_tiny_predictor, clip())
-    first = np.zeros((64, 96), np.uint8)
-    first[5:20, 5:20], first[30:50, 50:80] = 1, 2
-    s.give_mask(0, first)
-    s.propagate()
-    wait(s)
+    s, _ = two_objects_propagated(tmp_path, make_tiny_predictor)
     before = [s.labels(i).copy() for i in range(8)]
     s.paint(5, 1, [(70, 10)], radius=4)
     s.propagate()

@@ -385,14 +385,22 @@ class Session:
             given = next((r.given for r in reaches if r.covers(index)), None)
             return self.vouched.get(given)
 
-        job.unchanged = lambda result: unchanged(self._result(result.index), result.labels,
+        shown: dict[int, np.ndarray | None] = {}  # the frame's result before, read once
+
+        def before(index: int) -> np.ndarray | None:
+            if index not in shown:
+                shown.clear()
+                shown[index] = self._result(index)
+            return shown[index]
+
+        job.unchanged = lambda result: unchanged(before(result.index), result.labels,
                                                  vouched(result.index))
         try:
             for index in self.given:
                 job.give(index, self._vouched_mask(index))
             began = time.perf_counter()
             for result in job.propagate(self.direction, only=edited, in_order=False):
-                labels, measures = merged(self._result(result.index), result,
+                labels, measures = merged(before(result.index), result,
                                           self.measures.get(result.index, []),
                                           vouched(result.index))
                 write_mask(self.folder / "results" / f"{result.index:05d}.png", labels)
