@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lgdk.data.masks import VOID, object_ids
+from lgdk.data.masks import only_objects
 from lgdk.infer.doubt import ObjectMeasure
 from lgdk.video.job import AGREE_IOU, Result, labels_agree
 
@@ -15,8 +15,7 @@ from lgdk.video.job import AGREE_IOU, Result, labels_agree
 def vouched_mask(mask: np.ndarray, objects: set[int] | None) -> np.ndarray:
     """A given (H, W) mask as propagation takes it: objects not in `objects` (None: all
     are) void."""
-    keep = [0, *(object_ids(mask) if objects is None else objects)]
-    return np.where(np.isin(mask, keep), mask, VOID).astype(np.uint8)
+    return mask if objects is None else only_objects(mask, objects)
 
 
 def merged(old: np.ndarray | None, result: Result, old_measures: list[ObjectMeasure],
@@ -38,6 +37,5 @@ def unchanged(old: np.ndarray | None, new: np.ndarray, objects: set[int] | None)
     if old is None:
         return False
     if objects is not None:
-        keep = [0, *objects]
-        old, new = (np.where(np.isin(x, keep), x, 0) for x in (old, new))
+        old, new = (only_objects(x, objects, rest=0) for x in (old, new))
     return labels_agree(old, new, AGREE_IOU)

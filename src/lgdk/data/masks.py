@@ -102,3 +102,10 @@ def write_mask(path: str | os.PathLike, ids: np.ndarray) -> None:
 def object_ids(ids: np.ndarray) -> list[int]:
     """The object ids present in a mask (not background, not void)."""
     return [int(v) for v in np.unique(ids) if v not in (0, VOID)]
+
+
+def only_objects(ids: np.ndarray, keep, rest: int = VOID) -> np.ndarray:
+    """(H, W) ids with every object not in `keep` set to `rest` (void: neither claimed nor
+    denied; 0: background); background and void stay as they are."""
+    keep = [0, VOID, *keep]
+    return np.where(np.isin(ids, keep), ids, rest).astype(np.uint8)

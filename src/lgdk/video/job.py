@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lgdk.data.masks import VOID, object_ids
+from lgdk.data.masks import object_ids, only_objects
 from lgdk.errors import UserError
 from lgdk.infer.doubt import ObjectMeasure, measure
 from lgdk.video.frames import Frames, Spill
@@ -221,8 +221,7 @@ class VideoJob:
             if frame is None:
                 continue  # past the end: refused when its own reach starts
             mask = self.mask(seed)
-            predictor.step(frame, np.where(np.isin(mask, [0, *known]), mask, VOID)
-                           .astype(np.uint8))
+            predictor.step(frame, only_objects(mask, known))
 
     def _seeds(self, g: int) -> tuple[list[int], list[int]]:
         """The given frames a pass from frame `g` starts with in memory: (earlier, later)."""
