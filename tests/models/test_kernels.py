@@ -54,3 +54,18 @@ def test_no_dynamic_kernel_is_a_static_conv():
     out1 = head(feats, torch.zeros(1, 2, 6), torch.zeros(1, 2, 6))
     out2 = head(feats, torch.ones(1, 2, 6), torch.ones(1, 2, 6))
     assert torch.equal(out1, out2) and torch.allclose(out1, head.static(feats))
+
+
+def test_dynamic_conv_is_the_grouped_convolution_in_any_layout_size_and_gradient():
+    for k, channels_last in [(3, True), (5, False), (1, True)]:
+        feats = torch.randn(4, 6, 11, 13, requires_grad=True)
+        weight = torch.randn(4, 6, k, k, requires_grad=True)
+        bias = torch.randn(4, requires_grad=True)
+        x = feats.contiguous(memory_format=torch.channels_last) if channels_last else feats
+        grouped = F.conv2d(feats.reshape(1, 24, 11, 13), weight, bias, padding=k // 2,
+                           groups=4).view(4, 1, 11, 13)
+        ours = dynamic_conv(x, weight, bias)
+        assert torch.allclose(ours, grouped, atol=1e-4)
+        want = torch.autograd.grad(grouped.square().sum(), (feats, weight, bias))
+        got = torch.autograd.grad(ours.square().sum(), (feats, weight, bias))
+        assert all(torch.allclose(a, b, atol=1e-3) for a, b in zip(want, got))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lgdk.models.tensor_layout import memory_format_of, repeat_objects
+from lgdk.models.split_input import SplitInputConv
+from lgdk.models.tensor_layout import add_per_frame, memory_format_of, repeat_objects
 
 
 class ResBlock(nn.Module):
@@ -42,16 +45,59 @@ class ASPP(nn.Module):
         self.pool = nn.Conv2d(width, branch, 1)
         self.fuse = nn.Conv2d(branch * (len(rates) + 2), out_dim, 1)
 
-    def forward(self, x: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mean: torch.Tensor | None = None,
+                terms: list[torch.Tensor] | None = None, reduced: bool = False
+                ) -> torch.Tensor:
         """x: (B, in_dim, h, w); mean: (B, in_dim, 1, 1), the image pooling's input when x
-        is a crop of a larger map (its mean; without a reduction only)."""
-        if self.reduce is not None:
+        is a crop of a larger map (its mean; without a reduction only). With the frame's
+        `terms` (a split entry), x and mean are each object's part only (`from_terms`);
+        reduced: x is the reduction's output already."""
+        if terms is not None:
+            return self.from_terms(x, terms, mean)
+        if self.reduce is not None and not reduced:
             x = F.relu(self.reduce(x))  # (B, reduce, h, w)
         outs = [F.relu(b(x)) for b in self.branches]
         if mean is None:
             mean = x.mean(dim=(2, 3), keepdim=True)
         pooled = F.relu(self.pool(mean))
         pooled = pooled.expand(-1, -1, x.shape[2], x.shape[3])
+        outs.append(pooled.contiguous(memory_format=memory_format_of(outs[0])))
+        return self.fuse(torch.cat(outs, dim=1))
+
+    def split_input(self, split: int) -> None:
+        """Inference: the input's first `split` channels are each object's, the rest the
+        frame's (`SplitInputConv`): the layers that read the input compute the frame's
+        part once (`frame_terms`) and each object's apart (`from_terms`)."""
+        if self.reduce is not None:
+            self.reduce = SplitInputConv(self.reduce, split, shared_first=False)
+            return
+        self.branches = nn.ModuleList(SplitInputConv(b, split, False) for b in self.branches)
+        self.pool = SplitInputConv(self.pool, split, shared_first=False)
+
+    @property
+    def is_split(self) -> bool:
+        return isinstance(self.reduce if self.reduce is not None else self.pool,
+                          SplitInputConv)
+
+    def frame_terms(self, shared: torch.Tensor) -> list[torch.Tensor]:
+        """The frame's input (B, Cin - split, h, w) -> its terms: the reduction's, or each
+        branch's (B, branch, h, w) and the image pooling's (B, branch, 1, 1), last."""
+        if self.reduce is not None:
+            return [self.reduce.shared(shared)]
+        terms = [b.shared(shared) for b in self.branches]
+        return [*terms, self.pool.shared(shared.mean(dim=(2, 3), keepdim=True))]
+
+    def from_terms(self, own: torch.Tensor, terms: list[torch.Tensor],
+                   own_mean: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward` of cat(own, the frame's input), given the frame's `terms`: own
+        (B*N, split, h, w); own_mean (B*N, split, 1, 1), own's mean over the whole map
+        when own is a crop of it (the frame's terms are then cropped too)."""
+        if self.reduce is not None:
+            return self.forward(F.relu(self.reduce.with_shared(own, terms[0])), reduced=True)
+        outs = [F.relu(b.with_shared(own, t)) for b, t in zip(self.branches, terms)]
+        mean = own.mean(dim=(2, 3), keepdim=True) if own_mean is None else own_mean
+        pooled = F.relu(self.pool.with_shared(mean, terms[-1]))
+        pooled = pooled.expand(-1, -1, own.shape[2], own.shape[3])
         outs.append(pooled.contiguous(memory_format=memory_format_of(outs[0])))
         return self.fuse(torch.cat(outs, dim=1))
 
@@ -71,11 +117,12 @@ class Refine(nn.Module):
         return self.skip_block(self.skip(skip))
 
     def forward(self, skip_feat: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
-        """skip_feat: (B*N, D, H, W) from skip_features; coarse: (B*N, Cin, H/2, W/2)."""
+        """skip_feat: (B, D, H, W) from skip_features, each frame's once (or (B*N, ...));
+        coarse: (B*N, Cin, H/2, W/2) -> (B*N, D, H, W)."""
         up = F.interpolate(
             self.coarse(coarse), size=skip_feat.shape[-2:], mode="bilinear", align_corners=False
         )
-        return self.block(skip_feat + up)
+        return self.block(add_per_frame(up, skip_feat))
 
 
 class Decoder(nn.Module):
@@ -107,33 +154,69 @@ class Decoder(nn.Module):
         entry = self.entry
         return self.others is None and (not isinstance(entry, ASPP) or entry.reduce is None)
 
-    def forward(
-        self, x16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, n_objects: int,
-        others16: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """x16: (B*N, Cin, h, w); f8, f4: (B, C, ...); others16: (B*N, others_dim, h, w),
-        used when the decoder has `others` -> (B*N, dim/4, H/4, W/4)."""
-        s8, s4 = self.skips(f8, f4)
-        return self.objects(x16, repeat_objects(s8, n_objects), repeat_objects(s4, n_objects),
-                            others16)
+    def split_entry(self, readout_dim: int) -> bool:
+        """Inference: the entry (an ASPP) computes the query value's part of its input once
+        a frame instead of once per object (`ASPP.split_input`; the same numbers). Returns
+        whether it did (a plain 1x1 entry stays as it is)."""
+        if not isinstance(self.entry, ASPP) or self.entry.is_split:
+            return False
+        self.entry.split_input(readout_dim)
+        return True
 
-    def skips(self, f8: torch.Tensor, f4: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The object-independent part, once per frame: (B, dim/2, H/8, W/8) and
-        (B, dim/4, H/4, W/4)."""
-        return self.refine8.skip_features(f8), self.refine4.skip_features(f4)
+    def frame(self, value: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor) -> FrameFeatures:
+        """The object-independent part, once per frame: the query's value (B, Cv, h, w)
+        with its mean, the entry's terms of it (a split entry), and the skips
+        (B, dim/2, H/8, W/8) and (B, dim/4, H/4, W/4)."""
+        entry = self.entry
+        terms = entry.frame_terms(value) if isinstance(entry, ASPP) and entry.is_split else None
+        return FrameFeatures(value, value.mean(dim=(2, 3), keepdim=True), terms,
+                             self.refine8.skip_features(f8), self.refine4.skip_features(f4))
 
-    def objects(self, x16: torch.Tensor, s8: torch.Tensor, s4: torch.Tensor,
+    def objects(self, readout: torch.Tensor, frame: FrameFeatures,
                 others16: torch.Tensor | None = None,
-                mean16: torch.Tensor | None = None) -> torch.Tensor:
-        """The per-object part: x16 (B*N, Cin, h, w), skips s8, s4 of the same region
-        (B*N, ...) -> (B*N, dim/4, 4h, 4w); mean16: (B*N, Cin, 1, 1), x16's mean over the
-        whole map when x16 is a crop of it (`decodes_crops`)."""
-        x = self.entry(x16, mean16) if mean16 is not None else self.entry(x16)
+                readout_mean: torch.Tensor | None = None) -> torch.Tensor:
+        """The per-object part: readout (B*N, Cv, h, w) of the region of `frame` (the whole
+        map, or `FrameFeatures.crop`) -> (B*N, dim/4, 4h, 4w); readout_mean:
+        (B*N, Cv, 1, 1), the readout's mean over the whole map when it is a crop of it
+        (`decodes_crops`)."""
+        if frame.entry is not None:
+            x = self.entry(readout, readout_mean, frame.entry)
+        else:
+            x16 = torch.cat([readout, repeat_objects(frame.value, readout.shape[0]
+                                                     // frame.value.shape[0])], dim=1)
+            x16 = x16.contiguous(memory_format=memory_format_of(frame.value))
+            mean16 = None if readout_mean is None else torch.cat(
+                [readout_mean, frame.value_mean.expand(readout.shape[0], -1, -1, -1)], dim=1)
+            x = self.entry(x16, mean16) if mean16 is not None else self.entry(x16)
         if self.others is not None:
             x = x + self.others(others16)
         x = self.compress(x)
-        x = self.refine8(s8, x)
-        return self.refine4(s4, x)
+        x = self.refine8(frame.s8, x)
+        return self.refine4(frame.s4, x)
+
+
+class FrameFeatures(NamedTuple):
+    """What every object of a frame decodes from (`Decoder.frame`)."""
+
+    value: torch.Tensor  # (B, Cv, h, w) the query's value, beside each readout
+    value_mean: torch.Tensor  # (B, Cv, 1, 1) its mean over the whole map
+    entry: list[torch.Tensor] | None  # a split entry's terms of the value (ASPP.frame_terms)
+    s8: torch.Tensor  # (B, dim/2, 2h, 2w)
+    s4: torch.Tensor  # (B, dim/4, 4h, 4w)
+
+    def crop(self, cells: tuple[int, int, int, int]) -> FrameFeatures:
+        """The features of the stride-16 cells (r0, r1, c0, c1); the means stay the whole
+        map's, and so does an entry's image-pooling term (1x1)."""
+        r0, r1, c0, c1 = cells
+
+        def cut(x: torch.Tensor, scale: int) -> torch.Tensor:
+            if x.shape[-1] == 1 and x.shape[-2] == 1:
+                return x
+            return x[:, :, scale * r0:scale * r1, scale * c0:scale * c1]
+
+        entry = None if self.entry is None else [cut(t, 1) for t in self.entry]
+        return FrameFeatures(cut(self.value, 1), self.value_mean, entry,
+                             cut(self.s8, 2), cut(self.s4, 4))
 
 
 def others_maximum(readout: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:

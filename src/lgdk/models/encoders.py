@@ -19,7 +19,8 @@ from torch import nn
 from lgdk.config import ConfigError, ModelConfig
 from lgdk.models.backbones import Backbone, BackboneChannels
 from lgdk.models.decoder import ResBlock
-from lgdk.models.tensor_layout import repeat_objects
+from lgdk.models.split_input import SplitInputConv
+from lgdk.models.tensor_layout import memory_format_of, repeat_objects
 
 
 class QueryFeatures(NamedTuple):
@@ -78,18 +79,27 @@ class FullMemoryEncoder(nn.Module):
         value = self.value_proj(f16)
         return value.view(b, n, *value.shape[1:])
 
+    def split_input(self) -> bool:
+        """Nothing to split (see `FastMemoryEncoder.split_input`)."""
+        return False
+
+
+def mask_features(size: tuple[int, int], masks: torch.Tensor, mask_net: nn.Module,
+                  pool: int = 1) -> torch.Tensor:
+    """`mask_net`'s features of each object's mask and the other objects' (area-pooled by
+    `pool` first), at the stride-16 `size` (h, w). masks (B, N, H, W) -> (B*N, Cm, h, w)."""
+    x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
+    m16 = mask_net(F.avg_pool2d(x, pool) if pool > 1 else x)
+    if m16.shape[-2:] != tuple(size):
+        m16 = F.interpolate(m16, size=size, mode="bilinear", align_corners=False)
+    return m16
+
 
 def f16_with_mask_features(f16: torch.Tensor, masks: torch.Tensor,
                            mask_net: nn.Module, pool: int = 1) -> torch.Tensor:
-    """The frame's f16 beside `mask_net`'s stride-16 features of each object's mask and the
-    other objects' (area-pooled by `pool` first). masks (B, N, H, W) -> (B*N, C16+Cm, h, w)."""
-    n = masks.shape[1]
-    x = torch.stack([masks, other_objects(masks)], dim=2).flatten(0, 1)  # (B*N, 2, H, W)
-    m16 = mask_net(F.avg_pool2d(x, pool) if pool > 1 else x)
-    f16 = repeat_objects(f16, n)
-    if m16.shape[-2:] != f16.shape[-2:]:
-        m16 = F.interpolate(m16, size=f16.shape[-2:], mode="bilinear", align_corners=False)
-    return torch.cat([f16, m16], dim=1)
+    """The frame's f16 beside `mask_features`. masks (B, N, H, W) -> (B*N, C16+Cm, h, w)."""
+    m16 = mask_features(f16.shape[-2:], masks, mask_net, pool)
+    return torch.cat([repeat_objects(f16, masks.shape[1]), m16], dim=1)
 
 
 class LightMemoryEncoder(nn.Module):
@@ -117,6 +127,10 @@ class LightMemoryEncoder(nn.Module):
         value = self.out(self.fuse(f16_with_mask_features(f16, masks, self.mask_net)))
         return value.view(b, n, *value.shape[1:])
 
+    def split_input(self) -> bool:
+        """Nothing to split (see `FastMemoryEncoder.split_input`)."""
+        return False
+
 
 class FastMemoryEncoder(nn.Module):
     """A cheaper light encoder (about 1 of the light one's 5 GMAC at 480p): the masks are
@@ -131,6 +145,7 @@ class FastMemoryEncoder(nn.Module):
             nn.Conv2d(2, width // 2, 3, stride=2, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(width // 2, width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
         )
+        self.mask_channels = width
         self.fuse = nn.Conv2d(c16 + width, value_dim, 1)
         self.refine = nn.Conv2d(value_dim, value_dim, 3, padding=1)
 
@@ -139,9 +154,23 @@ class FastMemoryEncoder(nn.Module):
     ) -> torch.Tensor:
         """masks: (B, N, H, W) -> values (B, N, Cv, h, w), reusing the query's f16."""
         b, n = masks.shape[:2]
-        fused = self.fuse(f16_with_mask_features(f16, masks, self.mask_net, pool=4))
+        if isinstance(self.fuse, SplitInputConv):  # the frame's f16 fused once
+            m16 = mask_features(f16.shape[-2:], masks, self.mask_net, pool=4)
+            fused = self.fuse.with_shared(m16.contiguous(memory_format=memory_format_of(f16)),
+                                          self.fuse.shared(f16))
+        else:
+            fused = self.fuse(f16_with_mask_features(f16, masks, self.mask_net, pool=4))
         value = fused + self.refine(F.relu(fused))
         return value.view(b, n, *value.shape[1:])
+
+    def split_input(self) -> bool:
+        """Inference: the fusion's f16 part computed once a frame instead of once per
+        object (`SplitInputConv`; the same numbers). Returns whether it changed."""
+        if isinstance(self.fuse, SplitInputConv):
+            return False
+        self.fuse = SplitInputConv(self.fuse, self.fuse.in_channels - self.mask_channels,
+                                   shared_first=True)
+        return True
 
 
 MemoryEncoderBuilder = Callable[[ModelConfig, BackboneChannels], nn.Module]

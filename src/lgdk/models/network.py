@@ -18,14 +18,14 @@ from torch import nn
 
 from lgdk.config import ModelConfig
 from lgdk.models.backbones import Backbone
-from lgdk.models.decoder import Decoder, others_maximum
+from lgdk.models.decoder import Decoder, FrameFeatures, others_maximum
 from lgdk.models.encoders import QueryEncoder, QueryFeatures, build_memory_encoder
 from lgdk.models.fused_activation import fuse_conv_activations, unfuse_conv_activations
 from lgdk.models.int8 import Int8Conv2d, convert_to_int8, revert_int8
 from lgdk.models.kernels import KernelHead, dynamic_conv_ungrouped
 from lgdk.models.memory import MemoryReader, downsample_mask, object_features
 from lgdk.models.memory_bank import MemoryBank, MemoryPolicy
-from lgdk.models.tensor_layout import memory_format_of, repeat_objects
+from lgdk.models.tensor_layout import memory_format_of
 
 PAD_MULTIPLE = 16
 ABSENT_LOGIT = -30.0  # logit of an object that is not there: probability ~1e-13
@@ -104,10 +104,14 @@ class LGDK(nn.Module):
         """Inference only (eval mode): BatchNorm folded and the backbones' strided
         "same" convolutions without padded copies (`lgdk.models.same_padding`), then on a
         CPU the activations after convolutions applied inside them
-        (`lgdk.models.fused_activation`); same outputs, less time. Returns the number of
-        layers changed."""
+        (`lgdk.models.fused_activation`); the decoder's entry and the memory encoder's
+        fusion compute the frame's part of their input once for every object
+        (`lgdk.models.split_input`). Same outputs, less time. Returns the number of layers
+        changed."""
         backbones = [m for m in self.modules() if isinstance(m, Backbone)]
         changed = sum(b.optimize_for_inference() for b in backbones)
+        changed += self.decoder.split_entry(self.cfg.value_dim)  # the readout is first
+        changed += self.memory_encoder.split_input()  # its f16 part once a frame
         if next(self.parameters()).is_cpu:
             changed += fuse_conv_activations(self)
         return changed
@@ -171,59 +175,53 @@ class LGDK(nn.Module):
         `decoder.decodes_crops`; B = 1)."""
         global_feature = self._to_parts(global_feature)
         local_feature = self._to_parts(local_feature)
-        skips = self.decoder.skips(query.f8, query.f4)  # once for every object
+        frame = self.decoder.frame(query.value, query.f8, query.f4)  # once for every object
         if crops is None or not self.decoder.decodes_crops or not any(crops):
-            return self._decode_whole(query, skips, readout, global_feature, local_feature,
+            return self._decode_whole(frame, readout, global_feature, local_feature,
                                       out_size, present)
         b, n = readout.shape[:2]
         logits = torch.full((b, n, *out_size), ABSENT_LOGIT, device=readout.device)
         whole = [i for i, cells in enumerate(crops) if cells is None]
         if whole:
             logits[:, whole] = self._decode_whole(
-                query, skips, readout[:, whole], _objects(global_feature, whole),
+                frame, readout[:, whole], _objects(global_feature, whole),
                 _objects(local_feature, whole), out_size)
-        value_mean = query.value.mean(dim=(2, 3), keepdim=True)  # (B, Cv, 1, 1)
         for i, cells in enumerate(crops):
             if cells is not None:
                 r0, r1, c0, c1 = cells
                 logits[:, i:i + 1, CELL * r0:CELL * r1, CELL * c0:CELL * c1] = self._decode_crop(
-                    query, skips, value_mean, readout[:, i], _objects(global_feature, [i]),
+                    frame, readout[:, i], _objects(global_feature, [i]),
                     _objects(local_feature, [i]), cells)
         return logits
 
-    def _decode_whole(self, query: QueryFeatures, skips: tuple[torch.Tensor, torch.Tensor],
-                      readout: torch.Tensor, global_feature: torch.Tensor | None,
-                      local_feature: torch.Tensor | None, out_size: tuple[int, int],
-                      present: torch.Tensor | None = None) -> torch.Tensor:
+    def _decode_whole(self, frame: FrameFeatures, readout: torch.Tensor,
+                      global_feature: torch.Tensor | None, local_feature: torch.Tensor | None,
+                      out_size: tuple[int, int], present: torch.Tensor | None = None
+                      ) -> torch.Tensor:
         """Every object of `readout` (B, N, Cv, h, w) over the whole frame -> (B, N, H, W)."""
         b, n = readout.shape[:2]
-        qv = repeat_objects(query.value, n)  # (B*N, Cv, h, w)
-        x16 = torch.cat([readout.flatten(0, 1), qv], dim=1)
-        x16 = x16.contiguous(memory_format=memory_format_of(qv))
+        layout = memory_format_of(frame.value)
+        objects = readout.flatten(0, 1).contiguous(memory_format=layout)  # (B*N, Cv, h, w)
         others = None
         if self.decoder.others is not None:
             others = others_maximum(readout, present).flatten(0, 1)  # (B*N, Cv, h, w)
-            others = others.contiguous(memory_format=memory_format_of(qv))
-        s8, s4 = (repeat_objects(s, n) for s in skips)
-        feats = self.decoder.objects(x16, s8, s4, others)  # (B*N, D, H/4, W/4)
+            others = others.contiguous(memory_format=layout)
+        feats = self.decoder.objects(objects, frame, others)  # (B*N, D, H/4, W/4)
         logits = self._to_memory(self.kernel_head(feats, global_feature, local_feature))
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         return logits.view(b, n, *out_size)
 
-    def _decode_crop(self, query: QueryFeatures, skips: tuple[torch.Tensor, torch.Tensor],
-                     value_mean: torch.Tensor, readout: torch.Tensor,
+    def _decode_crop(self, frame: FrameFeatures, readout: torch.Tensor,
                      global_feature: torch.Tensor | None, local_feature: torch.Tensor | None,
                      cells: Cells) -> torch.Tensor:
         """One object's readout (B, Cv, h, w) decoded in its cells only -> its logits there
         (B, 1, CELL (r1 - r0), CELL (c1 - c0)). The image pooling sees the whole map's mean, so
         that a crop differs from the whole frame only near its border."""
         r0, r1, c0, c1 = cells
-        mean16 = torch.cat([readout.mean(dim=(2, 3), keepdim=True), value_mean], dim=1)
-        x16 = torch.cat([readout[:, :, r0:r1, c0:c1], query.value[:, :, r0:r1, c0:c1]], dim=1)
-        x16 = x16.contiguous(memory_format=memory_format_of(query.value))
-        s8, s4 = skips
-        feats = self.decoder.objects(x16, s8[:, :, 2 * r0:2 * r1, 2 * c0:2 * c1],
-                                     s4[:, :, 4 * r0:4 * r1, 4 * c0:4 * c1], None, mean16)
+        mean = readout.mean(dim=(2, 3), keepdim=True)  # (B, Cv, 1, 1)
+        crop = readout[:, :, r0:r1, c0:c1].contiguous(memory_format=memory_format_of(
+            frame.value))
+        feats = self.decoder.objects(crop, frame.crop(cells), None, mean)
         logits = self._to_memory(self.kernel_head(feats, global_feature, local_feature))
         size = (CELL * (r1 - r0), CELL * (c1 - c0))  # (B, 1, 4h', 4w') -> pixels
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)

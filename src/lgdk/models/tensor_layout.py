@@ -24,3 +24,15 @@ def repeat_objects(x: torch.Tensor, n: int) -> torch.Tensor:
     if n == 1:
         return x
     return x.repeat_interleave(n, dim=0).contiguous(memory_format=memory_format_of(x))
+
+
+def add_per_frame(per_object: torch.Tensor, per_frame: torch.Tensor) -> torch.Tensor:
+    """per_object (B*N, C, H, W), frame-major as `repeat_objects` makes it, plus
+    per_frame (B, C, H, W) broadcast over each frame's objects -> (B*N, C, H, W): the sum
+    without a copy of the per-frame map for every object."""
+    b = per_frame.shape[0]
+    if b == 1:
+        return per_object + per_frame
+    n = per_object.shape[0] // b
+    out = per_object.view(b, n, *per_object.shape[1:]) + per_frame.unsqueeze(1)
+    return out.flatten(0, 1)
