@@ -161,6 +161,9 @@ class InferenceConfig:
         0.0, "decode an object only on a crop around its motion window when that crop is "
              "under this share of the frame (lgdk.infer.window.object_crops; with "
              "--window); 0 for every object on the whole frame")
+    crop_margin: float = _setting(
+        2.0, "with --crop-share, the reaches of the motion window a crop holds beyond the "
+             "window (the window's penalty there: 8 logits a reach)")
     memory_gate: float = _setting(
         0.0, "a frame due to become a memory frame waits while its least certain object's "
              "doubt (lgdk.infer.doubt: unsure, a sudden change of area, gone) is above "
@@ -206,6 +209,8 @@ class InferenceConfig:
                                f"sizes, not {self.window}"),
             (0 <= self.crop_share <= 1, f"--crop-share must be a share of the frame in "
                                         f"0-1 (0: off), not {self.crop_share}"),
+            (self.crop_margin >= 0, f"--crop-margin must be 0 or more reaches of the "
+                                    f"window, not {self.crop_margin}"),
             (0 <= self.memory_gate <= 1, f"--memory-gate must be a doubt in 0-1 (0: "
                                          f"off), not {self.memory_gate}"),
             (self.max_objects >= 1, f"--max-objects must be at least 1, not "

@@ -199,7 +199,7 @@ class Predictor(Streaming):
         if boxes.seen.shape[1] < self.bank.num_objects:  # objects given on this frame
             return None
         return object_crops(boxes, x.shape[-2:], self.settings.window,
-                            self.crop_share, self._given_side)
+                            self.crop_share, self._given_side, self.settings.crop_margin)
 
     def _read_before(self, frame: np.ndarray, x: torch.Tensor):
         """The query encoding of the frame last read when `frame` is that frame again (the

@@ -33,7 +33,6 @@ from lgdk.models.network import CELL
 SLOPE = 8.0  # logits lost for every further reach beyond the window
 MIN_SIDE_FRACTION = 1 / 8  # the reach of a tiny object is that of one this large
 SIMILAR = 2.0  # `near`: neighbours whose side is within this factor of an object's
-CROP_REACHES = 2.0  # a crop holds the window and this many reaches more (SLOPE each)
 
 
 class Boxes(NamedTuple):
@@ -126,16 +125,16 @@ def _extent(occupied: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def object_crops(last: Boxes, size: tuple[int, int], window: float, share: float,
-                 given_side: torch.Tensor | None = None) -> list[tuple[int, int, int, int]
-                                                                  | None]:
+                 given_side: torch.Tensor | None = None, margin: float = 2.0
+                 ) -> list[tuple[int, int, int, int] | None]:
     """Where each object of a one-frame batch need be decoded in a frame of `size` (H, W),
-    multiples of CELL: its window grown by CROP_REACHES reaches (beyond it the window has
-    taken 8 logits a reach more), as cells (r0, r1, c0, c1) of the stride-16 grid; None
+    multiples of CELL: its window grown by `margin` reaches (beyond it the window has
+    taken SLOPE logits a reach more), as cells (r0, r1, c0, c1) of the stride-16 grid; None
     (the whole frame) for an object not seen in the last frame, or whose crop would be
     `share` of the frame or more."""
     height, width = size
     side = last.side() if given_side is None else torch.maximum(last.side(), given_side)
-    grow = (1 + CROP_REACHES) * _reach(side, size, window)  # (1, N)
+    grow = (1 + margin) * _reach(side, size, window)  # (1, N)
     rows, cols = height // CELL, width // CELL
     crops = []
     for n in range(side.shape[1]):

@@ -195,30 +195,6 @@ class Decoder(nn.Module):
         return self.refine4(frame.s4, x)
 
 
-class FrameFeatures(NamedTuple):
-    """What every object of a frame decodes from (`Decoder.frame`)."""
-
-    value: torch.Tensor  # (B, Cv, h, w) the query's value, beside each readout
-    value_mean: torch.Tensor  # (B, Cv, 1, 1) its mean over the whole map
-    entry: list[torch.Tensor] | None  # a split entry's terms of the value (ASPP.frame_terms)
-    s8: torch.Tensor  # (B, dim/2, 2h, 2w)
-    s4: torch.Tensor  # (B, dim/4, 4h, 4w)
-
-    def crop(self, cells: tuple[int, int, int, int]) -> FrameFeatures:
-        """The features of the stride-16 cells (r0, r1, c0, c1); the means stay the whole
-        map's, and so does an entry's image-pooling term (1x1)."""
-        r0, r1, c0, c1 = cells
-
-        def cut(x: torch.Tensor, scale: int) -> torch.Tensor:
-            if x.shape[-1] == 1 and x.shape[-2] == 1:
-                return x
-            return x[:, :, scale * r0:scale * r1, scale * c0:scale * c1]
-
-        entry = None if self.entry is None else [cut(t, 1) for t in self.entry]
-        return FrameFeatures(cut(self.value, 1), self.value_mean, entry,
-                             cut(self.s8, 2), cut(self.s4, 4))
-
-
 def others_maximum(readout: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
     """Per object, the channel-wise maximum of the other present objects' readouts; 0
     where there is no other. readout: (B, N, C, h, w); present: (B, N) bool (default:
@@ -232,3 +208,29 @@ def others_maximum(readout: torch.Tensor, present: torch.Tensor | None = None) -
     objects = torch.arange(n, device=readout.device).view(1, n, 1, 1, 1)
     others = torch.where(where[:, :1] == objects, top[:, 1:], top[:, :1])  # (B, N, C, h, w)
     return others.masked_fill(torch.isinf(others), 0.0)
+
+
+class FrameFeatures(NamedTuple):
+    """What every object of a frame decodes from (`Decoder.frame`)."""
+
+    value: torch.Tensor  # (B, Cv, h, w) the query's value, beside each readout
+    value_mean: torch.Tensor  # (B, Cv, 1, 1) its mean over the whole map
+    entry: list[torch.Tensor] | None  # a split entry's terms of the value (ASPP.frame_terms)
+    s8: torch.Tensor  # (B, dim/2, 2h, 2w)
+    s4: torch.Tensor  # (B, dim/4, 4h, 4w)
+
+    def crops(self, cells: list[tuple[int, int, int, int]]) -> FrameFeatures:
+        """The features of each object's stride-16 cells (r0, r1, c0, c1), one size for
+        all, stacked (n, ...); the means stay the whole map's, and so does an entry's
+        image-pooling term (1x1)."""
+
+        def cut(x: torch.Tensor, scale: int) -> torch.Tensor:
+            if x.shape[-1] == 1 and x.shape[-2] == 1:
+                return x
+            parts = [x[0, :, scale * r0:scale * r1, scale * c0:scale * c1]
+                     for r0, r1, c0, c1 in cells]
+            return torch.stack(parts).contiguous(memory_format=memory_format_of(x))
+
+        entry = None if self.entry is None else [cut(t, 1) for t in self.entry]
+        return FrameFeatures(cut(self.value, 1), self.value_mean, entry,
+                             cut(self.s8, 2), cut(self.s4, 4))

@@ -18,6 +18,7 @@ from torch import nn
 
 from lgdk.config import ModelConfig
 from lgdk.models.backbones import Backbone
+from lgdk.models.crop_batches import Cells, crop_batches
 from lgdk.models.decoder import Decoder, FrameFeatures, others_maximum
 from lgdk.models.encoders import QueryEncoder, QueryFeatures, build_memory_encoder
 from lgdk.models.fused_activation import fuse_conv_activations, unfuse_conv_activations
@@ -31,7 +32,6 @@ PAD_MULTIPLE = 16
 ABSENT_LOGIT = -30.0  # logit of an object that is not there: probability ~1e-13
 TRAINING_POLICY = MemoryPolicy()  # every frame encoded and kept
 CELL = 16  # pixels of a cell of the stride-16 grid, the unit crops are cut in
-Cells = tuple[int, int, int, int]  # (r0, r1, c0, c1): rows and columns of that grid
 
 
 class LGDK(nn.Module):
@@ -186,12 +186,13 @@ class LGDK(nn.Module):
             logits[:, whole] = self._decode_whole(
                 frame, readout[:, whole], _objects(global_feature, whole),
                 _objects(local_feature, whole), out_size)
-        for i, cells in enumerate(crops):
-            if cells is not None:
-                r0, r1, c0, c1 = cells
-                logits[:, i:i + 1, CELL * r0:CELL * r1, CELL * c0:CELL * c1] = self._decode_crop(
-                    frame, readout[:, i], _objects(global_feature, [i]),
-                    _objects(local_feature, [i]), cells)
+        grid = (out_size[0] // CELL, out_size[1] // CELL)
+        for objects, cells in crop_batches(crops, grid):
+            patches = self._decode_crops(frame, readout[:, objects],
+                                         _objects(global_feature, objects),
+                                         _objects(local_feature, objects), cells)
+            for i, (r0, r1, c0, c1), patch in zip(objects, cells, patches):
+                logits[:, i, CELL * r0:CELL * r1, CELL * c0:CELL * c1] = patch
         return logits
 
     def _decode_whole(self, frame: FrameFeatures, readout: torch.Tensor,
@@ -211,20 +212,23 @@ class LGDK(nn.Module):
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         return logits.view(b, n, *out_size)
 
-    def _decode_crop(self, frame: FrameFeatures, readout: torch.Tensor,
-                     global_feature: torch.Tensor | None, local_feature: torch.Tensor | None,
-                     cells: Cells) -> torch.Tensor:
-        """One object's readout (B, Cv, h, w) decoded in its cells only -> its logits there
-        (B, 1, CELL (r1 - r0), CELL (c1 - c0)). The image pooling sees the whole map's mean, so
-        that a crop differs from the whole frame only near its border."""
-        r0, r1, c0, c1 = cells
-        mean = readout.mean(dim=(2, 3), keepdim=True)  # (B, Cv, 1, 1)
-        crop = readout[:, :, r0:r1, c0:c1].contiguous(memory_format=memory_format_of(
-            frame.value))
-        feats = self.decoder.objects(crop, frame.crop(cells), None, mean)
+    def _decode_crops(self, frame: FrameFeatures, readout: torch.Tensor,
+                      global_feature: torch.Tensor | None, local_feature: torch.Tensor | None,
+                      cells: list[Cells]) -> torch.Tensor:
+        """Objects' readouts (1, n, Cv, h, w) decoded in their cells only, one size for all
+        (`crop_batches`) -> their logits there (n, CELL (r1 - r0), CELL (c1 - c0)). The
+        image pooling sees the whole map's mean, so that a crop differs from the whole
+        frame only near its border."""
+        readout = readout[0]  # (n, Cv, h, w): B = 1
+        means = readout.mean(dim=(2, 3), keepdim=True)  # (n, Cv, 1, 1)
+        crops = torch.stack([readout[i, :, r0:r1, c0:c1] for i, (r0, r1, c0, c1)
+                             in enumerate(cells)])  # (n, Cv, rows, cols)
+        crops = crops.contiguous(memory_format=memory_format_of(frame.value))
+        feats = self.decoder.objects(crops, frame.crops(cells), None, means)
         logits = self._to_memory(self.kernel_head(feats, global_feature, local_feature))
-        size = (CELL * (r1 - r0), CELL * (c1 - c0))  # (B, 1, 4h', 4w') -> pixels
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        r0, r1, c0, c1 = cells[0]
+        size = (CELL * (r1 - r0), CELL * (c1 - c0))  # (n, 1, 4 rows, 4 cols) -> pixels
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)[:, 0]
 
     def memorize(
         self,
