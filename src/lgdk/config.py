@@ -66,6 +66,12 @@ class DataConfig:
     paste_roots: tuple[str, ...] = ()  # stills whose objects are pasted onto other stills
     paste_background_roots: tuple[str, ...] = ()  # more backgrounds (e.g. DAVIS frames)
     paste_weight: float = 0.0  # multi-object clips composed from stills (lgdk.data.paste)
+    # real crowds (lgdk.data.crowd): MOTSChallenge as ../shared/data/mots/prepare.py writes
+    # it; only the training sequences below are read, the others measure crowds
+    crowd_roots: tuple[str, ...] = ()
+    crowd_sequences: tuple[str, ...] = ("mots-0002", "mots-0011")
+    crowd_weight: float = 0.0
+    crowd_tracks: tuple[int, ...] = (2, 6)  # people of a clip: a touching group of this many
     paste_objects: int = 3  # at most this many pasted objects a clip (at least 1)
     # a pasted object's longer side at the clip's start, as shares of the crop (uniform)
     paste_size: tuple[float, ...] = (0.25, 0.7)

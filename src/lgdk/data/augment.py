@@ -43,13 +43,20 @@ def colour_jitter(rng, image, strength=0.2):
     return TF.adjust_hue(image, float(rng.uniform(-0.03, 0.03)))
 
 
-def crop_params(rng, height, width, crop, scale=(0.36, 1.0)) -> tuple[int, int, int, int]:
-    """A random-resized-crop box (top, left, h, w) of square aspect inside the frame."""
+def crop_params(rng, height, width, crop, scale=(0.36, 1.0),
+                around: tuple[float, float] | None = None) -> tuple[int, int, int, int]:
+    """A random-resized-crop box (top, left, h, w) of square aspect inside the frame;
+    with `around` (y, x), one that holds that point."""
     area = height * width * float(rng.uniform(*scale))
     side = int(min(np.sqrt(area), height, width))
     side = max(side, min(height, width, crop // 2))
-    top = int(rng.integers(0, height - side + 1))
-    left = int(rng.integers(0, width - side + 1))
+    if around is None:
+        top = int(rng.integers(0, height - side + 1))
+        left = int(rng.integers(0, width - side + 1))
+        return top, left, side, side
+    y, x = around
+    top = int(rng.integers(max(0, int(y) - side + 1), min(height - side, int(y)) + 1))
+    left = int(rng.integers(max(0, int(x) - side + 1), min(width - side, int(x)) + 1))
     return top, left, side, side
 
 
@@ -79,11 +86,12 @@ def pseudo_video(rng, image, label, num_frames, crop, scale=(0.5, 1.0)):
     return torch.stack(frames), torch.stack(labels)
 
 
-def clip_augment(rng, images, labels, crop, scale=(0.36, 1.0)):
-    """Frames of a real clip: one random resized crop and flip for the whole clip, then a
-    small per-frame affine and colour jitter. images: list of (3, H, W) uint8."""
+def clip_augment(rng, images, labels, crop, scale=(0.36, 1.0), box=None):
+    """Frames of a real clip: one random resized crop (`box`, else drawn) and flip for the
+    whole clip, then a small per-frame affine and colour jitter. images: list of
+    (3, H, W) uint8."""
     h, w = images[0].shape[-2:]
-    box = crop_params(rng, h, w, crop, scale)
+    box = crop_params(rng, h, w, crop, scale) if box is None else box
     flip = rng.random() < 0.5
     frames, out_labels = [], []
     for image, label in zip(images, labels):

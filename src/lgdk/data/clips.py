@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from lgdk.config import DataConfig
 from lgdk.data.augment import clip_augment, pseudo_video
+from lgdk.data.crowd import CrowdSource
 from lgdk.data.layouts import DataError, davis_frames, davis_sequences, image_mask_pairs
 from lgdk.data.masks import VOID, read_mask
 from lgdk.data.paste import compose_clip, cut_objects, pick_cutouts
@@ -119,13 +120,14 @@ class VideoSource:
 
 
 def select_objects(rng, labels: torch.Tensor, max_objects: int, min_pixels: int = 20):
-    """Keep up to max_objects ids visible in frame 0, renumbered 1..n. None if none."""
+    """Keep up to max_objects ids visible in frame 0, renumbered 1..n (the others 0, void
+    kept: only crowd clips have any). None if none."""
     ids, counts = torch.unique(labels[0], return_counts=True)
-    visible = [int(i) for i, c in zip(ids, counts) if i != 0 and c >= min_pixels]
+    visible = [int(i) for i, c in zip(ids, counts) if i not in (0, VOID) and c >= min_pixels]
     if not visible:
         return None
     keep = rng.permutation(visible)[:max_objects]
-    out = torch.zeros_like(labels)
+    out = torch.where(labels == VOID, VOID, 0).to(labels.dtype)  # void stays void
     for new_id, old_id in enumerate(keep, start=1):
         out[labels == int(old_id)] = new_id
     return out, len(keep)
@@ -154,6 +156,7 @@ class ClipDataset(Dataset):
             (cfg.youtube_weight, lambda: VideoSource(cfg, cfg.youtube_roots, 5)),
             (cfg.bl30k_weight, lambda: VideoSource(cfg, cfg.bl30k_roots)),
             (cfg.paste_weight, lambda: PasteSource(cfg)),
+            (cfg.crowd_weight, lambda: CrowdSource(cfg)),
         ]
         for weight, make in candidates:
             if weight > 0:

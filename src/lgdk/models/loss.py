@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lgdk.data.masks import VOID
+
 
 def bootstrap_fraction(iteration: int, start: int, end: int, top: float) -> float:
     """1.0 (all pixels) until `start`, then linearly down to `top` at `end`."""
@@ -16,8 +18,10 @@ def bootstrap_fraction(iteration: int, start: int, end: int, top: float) -> floa
 
 
 def bootstrapped_ce(log_probs: torch.Tensor, labels: torch.Tensor, fraction: float) -> torch.Tensor:
-    """log_probs: (B, C, H, W); labels: (B, H, W). Mean CE over the hardest `fraction`."""
-    pixel_loss = F.nll_loss(log_probs, labels, reduction="none").flatten(1)  # (B, H*W)
+    """log_probs: (B, C, H, W); labels: (B, H, W). Mean CE over the hardest `fraction`;
+    void pixels (VOID: crowd clips' unlabelled regions) cost nothing."""
+    pixel_loss = F.nll_loss(log_probs, labels, reduction="none",
+                            ignore_index=VOID).flatten(1)  # (B, H*W)
     if fraction >= 1.0:
         return pixel_loss.mean()
     k = max(1, int(pixel_loss.shape[1] * fraction))
@@ -25,8 +29,9 @@ def bootstrapped_ce(log_probs: torch.Tensor, labels: torch.Tensor, fraction: flo
 
 
 def soft_dice(log_probs: torch.Tensor, labels: torch.Tensor, num_objects: torch.Tensor):
-    """Mean soft dice loss over the objects that exist in each sample."""
-    probs = log_probs.exp()[:, 1:]  # (B, N, H, W)
+    """Mean soft dice loss over the objects that exist in each sample (void pixels left
+    out)."""
+    probs = log_probs.exp()[:, 1:] * (labels != VOID)[:, None]  # (B, N, H, W)
     n = probs.shape[1]
     target = (labels[:, None] == torch.arange(1, n + 1, device=labels.device).view(1, n, 1, 1))
     target = target.float()
@@ -49,9 +54,11 @@ def clip_loss(log_probs, labels, num_objects, fraction, dice_weight):
 
 
 def batch_iou(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean foreground IoU of the hard predictions (any object vs background)."""
-    pred = log_probs.argmax(dim=2) > 0
-    truth = labels[:, 1:] > 0
+    """Mean foreground IoU of the hard predictions (any object vs background; void
+    pixels left out)."""
+    known = labels[:, 1:] != VOID
+    pred = (log_probs.argmax(dim=2) > 0) & known
+    truth = (labels[:, 1:] > 0) & known
     inter = (pred & truth).sum().item()
     union = (pred | truth).sum().item()
     return inter / union if union else 1.0
