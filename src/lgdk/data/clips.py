@@ -18,6 +18,7 @@ from lgdk.data.layouts import DataError, davis_frames, davis_sequences, image_ma
 from lgdk.data.masks import VOID, read_mask
 from lgdk.data.paste import compose_clip, cut_objects, pick_cutouts
 from lgdk.data.procedural import generate_clip
+from lgdk.data.sampling import clip_order
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +108,7 @@ class VideoSource:
     def sample(self, rng: np.random.Generator, max_gap: int):
         frames = self.videos[int(rng.integers(len(self.videos)))]
         gap = max(1, max_gap // self.gap_divisor)
-        n = self.cfg.num_frames
-        span = min(len(frames) - 1, gap * (n - 1))
-        start = int(rng.integers(0, len(frames) - span))
-        picks = sorted(rng.choice(np.arange(start + 1, start + span + 1), n - 1, replace=False))
-        order = [start, *picks]
-        if rng.random() < 0.5:  # play backwards as often as forwards
-            order = order[::-1]
+        order = clip_order(rng, len(frames), self.cfg.num_frames, gap)
         images, labels = zip(*(_load_pair(*frames[i]) for i in order))
         return clip_augment(rng, list(images), list(labels), self.cfg.crop,
                             self.cfg.crop_scale)

@@ -22,6 +22,7 @@ from lgdk.config import DataConfig
 from lgdk.data.augment import clip_augment, crop_params
 from lgdk.data.layouts import DataError, davis_frames
 from lgdk.data.masks import VOID, read_mask
+from lgdk.data.sampling import clip_order
 
 MIN_PIXELS = 200  # a person smaller than this in the first frame is not picked
 TOUCH = 0.25  # boxes touch when one grown by this share of its size meets the other
@@ -103,13 +104,7 @@ class CrowdSource:
 
     def sample(self, rng: np.random.Generator, max_gap: int):
         frames = self.videos[int(rng.integers(len(self.videos)))]
-        n = self.cfg.num_frames
-        span = min(len(frames) - 1, max_gap * (n - 1))
-        start = int(rng.integers(0, len(frames) - span))
-        picks = sorted(rng.choice(np.arange(start + 1, start + span + 1), n - 1, replace=False))
-        order = [start, *picks]
-        if rng.random() < 0.5:
-            order = order[::-1]
+        order = clip_order(rng, len(frames), self.cfg.num_frames, max_gap)
         masks = [read_mask(frames[i][1]) for i in order]
         low, high = self.cfg.crowd_tracks
         group = touching_group(rng, masks[0], low, high)
