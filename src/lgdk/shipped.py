@@ -16,7 +16,8 @@ from lgdk.errors import UserError
 DEFAULT_WEIGHTS = "default.safetensors"
 MODEL_NAME = "lgdk-lite0-v1"  # family (backbone) and version of the shipped weights
 SHIPPED_SETTINGS = {"size": 480, "cpu_float32_size": 384,  # besides InferenceConfig's
-                    "top_k": 20, "window": 0.5, "object_cells": 4}
+                    "top_k": 20, "window": 0.5, "object_cells": 4, "crop_share": 0.8,
+                    "crop_margin": 1.0}
 
 
 def default_checkpoint() -> Path:
