@@ -10,7 +10,7 @@ so the per-frame input's term is computed once a frame and added to every object
 instead of once per object. `SplitInputConv` holds the two convolutions (plain
 `nn.Conv2d`s, so that int8 conversion and activation fusion reach them); its `forward`
 takes the concatenated input and gives the same numbers as the convolution it replaced
-(what a graph export records), `shared`/`own`/`combine` the factored form.
+(what a graph export records), `shared`/`own`/`with_shared` the factored form.
 """
 
 from __future__ import annotations
