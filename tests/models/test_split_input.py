@@ -88,3 +88,14 @@ def test_the_split_parts_run_in_int8_near_the_float_result():
     assert converted >= 2 * len(model.decoder.entry.branches)  # both parts of each branch
     after, _ = model.step(frame, bank)
     assert ((before > 0) == (after > 0)).float().mean() > 0.97
+
+
+@torch.inference_mode()
+def test_a_reduced_aspp_splits_its_reduction_with_the_same_numbers():
+    model, bank, frame, _ = _model_and_bank(aspp_reduce=16)
+    optimised = copy.deepcopy(model)
+    optimised.optimize_for_inference()
+    assert isinstance(optimised.decoder.entry.reduce, SplitInputConv)
+    before, _ = model.step(frame, bank)
+    after, _ = optimised.step(frame, bank)
+    assert torch.allclose(before, after, atol=1e-4)

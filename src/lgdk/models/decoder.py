@@ -46,22 +46,28 @@ class ASPP(nn.Module):
         self.fuse = nn.Conv2d(branch * (len(rates) + 2), out_dim, 1)
 
     def forward(self, x: torch.Tensor, mean: torch.Tensor | None = None,
-                terms: list[torch.Tensor] | None = None, reduced: bool = False
-                ) -> torch.Tensor:
+                terms: list[torch.Tensor] | None = None) -> torch.Tensor:
         """x: (B, in_dim, h, w); mean: (B, in_dim, 1, 1), the image pooling's input when x
         is a crop of a larger map (its mean; without a reduction only). With the frame's
-        `terms` (a split entry), x and mean are each object's part only (`from_terms`);
-        reduced: x is the reduction's output already."""
+        `terms` (a split entry), x and mean are each object's part only (`from_terms`)."""
         if terms is not None:
             return self.from_terms(x, terms, mean)
-        if self.reduce is not None and not reduced:
+        if self.reduce is not None:
             x = F.relu(self.reduce(x))  # (B, reduce, h, w)
+        return self._pyramid(x, mean)
+
+    def _pyramid(self, x: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
+        """The branches and the image pooling on the reduced (or plain) input, fused."""
         outs = [F.relu(b(x)) for b in self.branches]
         if mean is None:
             mean = x.mean(dim=(2, 3), keepdim=True)
-        pooled = F.relu(self.pool(mean))
-        pooled = pooled.expand(-1, -1, x.shape[2], x.shape[3])
-        outs.append(pooled.contiguous(memory_format=memory_format_of(outs[0])))
+        return self._fused(outs, F.relu(self.pool(mean)))
+
+    def _fused(self, outs: list[torch.Tensor], pooled: torch.Tensor) -> torch.Tensor:
+        """The branches' maps and the image pooling (B, branch, 1, 1), spread over the
+        map, concatenated and fused."""
+        pooled = pooled.expand(-1, -1, outs[0].shape[2], outs[0].shape[3])
+        outs = [*outs, pooled.contiguous(memory_format=memory_format_of(outs[0]))]
         return self.fuse(torch.cat(outs, dim=1))
 
     def split_input(self, split: int) -> None:
@@ -93,13 +99,10 @@ class ASPP(nn.Module):
         (B*N, split, h, w); own_mean (B*N, split, 1, 1), own's mean over the whole map
         when own is a crop of it (the frame's terms are then cropped too)."""
         if self.reduce is not None:
-            return self.forward(F.relu(self.reduce.with_shared(own, terms[0])), reduced=True)
+            return self._pyramid(F.relu(self.reduce.with_shared(own, terms[0])), None)
         outs = [F.relu(b.with_shared(own, t)) for b, t in zip(self.branches, terms)]
         mean = own.mean(dim=(2, 3), keepdim=True) if own_mean is None else own_mean
-        pooled = F.relu(self.pool.with_shared(mean, terms[-1]))
-        pooled = pooled.expand(-1, -1, own.shape[2], own.shape[3])
-        outs.append(pooled.contiguous(memory_format=memory_format_of(outs[0])))
-        return self.fuse(torch.cat(outs, dim=1))
+        return self._fused(outs, F.relu(self.pool.with_shared(mean, terms[-1])))
 
 
 class Refine(nn.Module):
@@ -176,7 +179,7 @@ class Decoder(nn.Module):
                 others16: torch.Tensor | None = None,
                 readout_mean: torch.Tensor | None = None) -> torch.Tensor:
         """The per-object part: readout (B*N, Cv, h, w) of the region of `frame` (the whole
-        map, or `FrameFeatures.crop`) -> (B*N, dim/4, 4h, 4w); readout_mean:
+        map, or `FrameFeatures.crops`) -> (B*N, dim/4, 4h, 4w); readout_mean:
         (B*N, Cv, 1, 1), the readout's mean over the whole map when it is a crop of it
         (`decodes_crops`)."""
         if frame.entry is not None:
